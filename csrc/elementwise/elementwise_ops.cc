@@ -1,0 +1,87 @@
+// Schemas and backend registrations of the elementwise family (norms, gated
+// activations). Each op checks its arguments once (elementwise_checks.cc) and
+// hands the resulting params to the backend of the input's device.
+#include "common/torch_utils.h"
+#include "elementwise/elementwise.h"
+
+namespace sgl_kernel {
+namespace {
+
+void run_norm(const RMSNormParams& p, const at::Tensor& input) {
+  if (input.is_cuda()) {
+#ifdef SGL_KERNEL_WITH_CUDA
+    rmsnorm_cuda(p, input);
+    return;
+#else
+    TORCH_CHECK(false, "sgl_kernel was built without CUDA");
+#endif
+  }
+  rmsnorm_cpu(p, input.scalar_type());
+}
+
+void rmsnorm(at::Tensor& output, const at::Tensor& input, const at::Tensor& weight, double eps, bool pdl) {
+  run_norm(make_rmsnorm_params(output, input, nullptr, weight, eps, false, pdl, false), input);
+}
+
+void gemma_rmsnorm(at::Tensor& output, const at::Tensor& input, const at::Tensor& weight, double eps, bool pdl) {
+  run_norm(make_rmsnorm_params(output, input, nullptr, weight, eps, true, pdl, false), input);
+}
+
+void fused_add_rmsnorm(at::Tensor& input, at::Tensor& residual, const at::Tensor& weight, double eps, bool pdl) {
+  run_norm(make_rmsnorm_params(input, input, &residual, weight, eps, false, pdl, false), input);
+}
+
+void gemma_fused_add_rmsnorm(at::Tensor& input, at::Tensor& residual, const at::Tensor& weight, double eps,
+                             bool pdl) {
+  run_norm(make_rmsnorm_params(input, input, &residual, weight, eps, true, pdl, false), input);
+}
+
+void qk_rmsnorm(at::Tensor& output, const at::Tensor& input, const at::Tensor& weight, double eps, bool pdl) {
+  run_norm(make_rmsnorm_params(output, input, nullptr, weight, eps, false, pdl, true), input);
+}
+
+template <Activation A>
+void gated(at::Tensor& out, const at::Tensor& input) {
+  const GatedActParams p = make_gated_act_params(out, input);
+  if (input.is_cuda()) {
+#ifdef SGL_KERNEL_WITH_CUDA
+    gated_activation_cuda(A, p, input);
+    return;
+#else
+    TORCH_CHECK(false, "sgl_kernel was built without CUDA");
+#endif
+  }
+  gated_activation_cpu(A, p, input.scalar_type());
+}
+
+}  // namespace
+}  // namespace sgl_kernel
+
+TORCH_LIBRARY_FRAGMENT(sgl_kernel, m) {
+  m.def("rmsnorm(Tensor(a!) output, Tensor input, Tensor weight, float eps, bool enable_pdl) -> ()");
+  m.def("gemma_rmsnorm(Tensor(a!) output, Tensor input, Tensor weight, float eps, bool enable_pdl) -> ()");
+  m.def("fused_add_rmsnorm(Tensor(a!) input, Tensor(b!) residual, Tensor weight, float eps, bool enable_pdl) -> ()");
+  m.def(
+      "gemma_fused_add_rmsnorm(Tensor(a!) input, Tensor(b!) residual, Tensor weight, float eps, bool enable_pdl) -> "
+      "()");
+  m.def("qk_rmsnorm(Tensor(a!) output, Tensor input, Tensor weight, float eps, bool enable_pdl) -> ()");
+  m.def("silu_and_mul(Tensor(a!) out, Tensor input) -> ()");
+  m.def("gelu_and_mul(Tensor(a!) out, Tensor input) -> ()");
+  m.def("gelu_tanh_and_mul(Tensor(a!) out, Tensor input) -> ()");
+}
+
+#define SGL_ELEMENTWISE_IMPLS(m)                                                  \
+  m.impl("rmsnorm", &sgl_kernel::rmsnorm);                                        \
+  m.impl("gemma_rmsnorm", &sgl_kernel::gemma_rmsnorm);                            \
+  m.impl("fused_add_rmsnorm", &sgl_kernel::fused_add_rmsnorm);                    \
+  m.impl("gemma_fused_add_rmsnorm", &sgl_kernel::gemma_fused_add_rmsnorm);        \
+  m.impl("qk_rmsnorm", &sgl_kernel::qk_rmsnorm);                                  \
+  m.impl("silu_and_mul", &sgl_kernel::gated<sgl_kernel::Activation::kSilu>);      \
+  m.impl("gelu_and_mul", &sgl_kernel::gated<sgl_kernel::Activation::kGelu>);      \
+  m.impl("gelu_tanh_and_mul", &sgl_kernel::gated<sgl_kernel::Activation::kGeluTanh>)
+
+TORCH_LIBRARY_IMPL(sgl_kernel, CPU, m) { SGL_ELEMENTWISE_IMPLS(m); }
+
+#ifdef SGL_KERNEL_WITH_CUDA
+TORCH_LIBRARY_IMPL(sgl_kernel, CUDA, m) { SGL_ELEMENTWISE_IMPLS(m); }
+#endif

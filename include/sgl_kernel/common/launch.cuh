@@ -1,0 +1,49 @@
+// Kernel launch with optional programmatic dependent launch (PDL, sm_90+).
+// With PDL on, the kernel may start while the previous kernel in the stream is
+// still finishing; kernels launched here call pdl_wait() before touching global
+// memory that earlier work writes, so they stay correct either way.
+#pragma once
+
+#include <utility>
+
+#include <cuda_runtime.h>
+
+#include "sgl_kernel/common/math.cuh"
+
+namespace sgl_kernel {
+
+#ifdef __CUDACC__
+// Wait until the grids this launch depends on have completed and their writes
+// are visible. A no-op when the launch carried no PDL attribute.
+SGL_DEVICE void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+// Let the next PDL launch in the stream start scheduling its blocks.
+SGL_DEVICE void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
+template <class... KArgs, class... Args>
+cudaError_t launch_kernel(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem,
+                          cudaStream_t stream, bool pdl, Args&&... args) {
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0) return cudaSuccess;  // nothing to do
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = pdl ? 1 : 0;
+  cfg.attrs = attr;
+  cfg.numAttrs = 1;
+  return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
+}
+#endif
+
+}  // namespace sgl_kernel

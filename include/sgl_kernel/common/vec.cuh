@@ -1,0 +1,24 @@
+// Vec<T, N>: N elements moved as one aligned load/store (16 bytes for the
+// common case), the unit of every memory-bound kernel's main loop.
+#pragma once
+
+#include "sgl_kernel/common/math.cuh"
+
+namespace sgl_kernel {
+
+template <class T, int N>
+struct alignas(sizeof(T) * N) Vec {
+  T v[N];
+
+  SGL_HOST_DEVICE T& operator[](int i) { return v[i]; }
+  SGL_HOST_DEVICE const T& operator[](int i) const { return v[i]; }
+
+  SGL_HOST_DEVICE void load(const T* p) { *this = *reinterpret_cast<const Vec*>(p); }
+  SGL_HOST_DEVICE void store(T* p) const { *reinterpret_cast<Vec*>(p) = *this; }
+};
+
+// Elements of T per 16-byte access.
+template <class T>
+constexpr int kVec16 = 16 / static_cast<int>(sizeof(T));
+
+}  // namespace sgl_kernel

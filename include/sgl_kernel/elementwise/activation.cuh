@@ -1,0 +1,77 @@
+// Gated activation kernels: silu/gelu/gelu_tanh of the first half of each row
+// times the second half. A block walks rows (grid-stride); its threads cover
+// the row in 16-byte vectors when the row and its halves are 16-byte aligned,
+// else element by element (any d is served).
+#pragma once
+
+#include <cstdint>
+
+#include "sgl_kernel/common/check.h"
+#include "sgl_kernel/common/convert.cuh"
+#include "sgl_kernel/common/launch.cuh"
+#include "sgl_kernel/common/math.cuh"
+#include "sgl_kernel/common/vec.cuh"
+#include "sgl_kernel/elementwise/activation.h"
+
+namespace sgl_kernel {
+namespace act_detail {
+
+template <Activation A>
+SGL_DEVICE float apply(float x) {
+  if constexpr (A == Activation::kSilu) return silu(x);
+  if constexpr (A == Activation::kGelu) return gelu(x);
+  return gelu_tanh(x);
+}
+
+template <class T, int VEC, Activation A>
+__global__ void __launch_bounds__(1024) gated_act_kernel(const GatedActParams p) {
+  using V = Vec<T, VEC>;
+  const int64_t nvec = p.d / VEC;
+  pdl_wait();
+  pdl_launch_dependents();
+  for (int64_t r = blockIdx.x; r < p.rows; r += gridDim.x) {
+    const T* x = static_cast<const T*>(p.in) + r * p.in_stride;
+    const T* g = x + p.d;
+    T* o = static_cast<T*>(p.out) + r * p.out_stride;
+    for (int64_t j = threadIdx.x; j < nvec; j += blockDim.x) {
+      V a, b, c;
+      a.load(x + j * VEC);
+      b.load(g + j * VEC);
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) c[k] = from_float<T>(apply<A>(to_float(a[k])) * to_float(b[k]));
+      c.store(o + j * VEC);
+    }
+  }
+}
+
+template <class T, int VEC>
+cudaError_t launch_vec(Activation act, const GatedActParams& p, cudaStream_t stream) {
+  const int64_t nvec = p.d / VEC;
+  const int64_t threads = nvec >= 1024 ? 1024 : round_up<int64_t>(nvec, 32);
+  const dim3 block(static_cast<unsigned>(threads));
+  const dim3 grid(static_cast<unsigned>(p.rows < (1 << 20) ? p.rows : (1 << 20)));
+  switch (act) {
+    case Activation::kSilu:
+      return launch_kernel(gated_act_kernel<T, VEC, Activation::kSilu>, grid, block, 0, stream, p.pdl, p);
+    case Activation::kGelu:
+      return launch_kernel(gated_act_kernel<T, VEC, Activation::kGelu>, grid, block, 0, stream, p.pdl, p);
+    case Activation::kGeluTanh:
+      return launch_kernel(gated_act_kernel<T, VEC, Activation::kGeluTanh>, grid, block, 0, stream, p.pdl, p);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace act_detail
+
+template <class T>
+cudaError_t launch_gated_activation(Activation act, const GatedActParams& p, cudaStream_t stream) {
+  if (p.rows == 0 || p.d == 0) return cudaSuccess;
+  if (p.rows < 0 || p.d < 0) return cudaErrorInvalidValue;
+  constexpr int V = kVec16<T>;
+  const bool vec_ok = p.d % V == 0 && p.in_stride % V == 0 && p.out_stride % V == 0 && is_aligned(p.in, 16) &&
+                      is_aligned(p.out, 16);
+  if (vec_ok) return act_detail::launch_vec<T, V>(act, p, stream);
+  return act_detail::launch_vec<T, 1>(act, p, stream);
+}
+
+}  // namespace sgl_kernel
