@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# On a GPU machine: build, C++ tests, the full pytest suite (large tensors
+# included), compute-sanitizer memcheck over the CUDA tests, and the
+# benchmarks. Logs go to LOGDIR (on the lent device: $OUT).
+#   bash scripts/gpu_check.sh LOGDIR [bench-args...]
+set -uo pipefail
+cd "$(dirname "$0")/.."
+LOG=${1:?usage: gpu_check.sh LOGDIR}
+shift || true
+mkdir -p "$LOG"
+export SGL_KERNEL_CUDA_ARCHS=${SGL_KERNEL_CUDA_ARCHS:-90a}
+export CMAKE_BUILD_PARALLEL_LEVEL=$(nproc)
+export PYTHONUNBUFFERED=1
+PY=${PYTHON:-python3}
+status=0
+run() {  # run NAME CMD...: log to $LOG/NAME.log, print the tail, remember failures
+  local name=$1; shift
+  local t0=$SECONDS
+  "$@" > "$LOG/$name.log" 2>&1
+  local rc=$?
+  echo "== $name: rc=$rc ($((SECONDS - t0)) s)"
+  tail -n "${TAIL:-6}" "$LOG/$name.log"
+  [ $rc -eq 0 ] || status=1
+  return $rc
+}
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > "$LOG/gpu.txt" 2>&1; cat "$LOG/gpu.txt"
+run build $PY -m pip install -v --no-build-isolation --no-deps . || { tail -60 "$LOG/build.log"; exit 1; }
+gtest_src=""
+[ -d .carry/googletest ] && gtest_src="-DSGL_GTEST_SOURCE_DIR=$PWD/.carry/googletest"
+run ctest bash -c "cmake -S tests/cpp -B build/cpp -G Ninja $gtest_src && cmake --build build/cpp && cd build/cpp && ctest --output-on-failure"
+if [ "${SKIP_TESTS:-0}" != 1 ]; then
+  TAIL=15 run pytest $PY -m pytest -q -rs tests
+fi
+if [ "${SKIP_MEMCHECK:-0}" != 1 ]; then
+# memcheck (SKIP_MEMCHECK=1 leaves it out): every allocation its own cudaMalloc so out-of-bounds accesses
+# land outside an allocation; large-tensor and compile tests left out (slow).
+run memcheck_cpp compute-sanitizer --tool memcheck --error-exitcode 9 build/cpp/sgl_kernel_cpp_tests
+PYTORCH_NO_CUDA_MEMORY_CACHING=1 TAIL=8 run memcheck_py compute-sanitizer --tool memcheck --error-exitcode 9 \
+  $PY -m pytest -q -x tests -m "gpu and not large" -k "not compile and not opcheck"
+fi
+if [ "${SKIP_BENCH:-0}" != 1 ]; then
+  for b in benchmarks/*/bench_*.py; do
+    TAIL=80 run "bench_$(basename "$b" .py)" $PY "$b" --out "$LOG" "$@"
+  done
+fi
+exit $status
