@@ -1,9 +1,9 @@
 // RMSNorm kernels. One kernel template serves plain, gemma, fused-add and
 // per-head norms: a block holds blockDim.y rows of blockDim.x threads each;
-// each thread keeps its share of the row in registers (ITEMS vectors of VEC
-// elements, fp32) between the sum of squares and the scaling, so every input
-// byte is read once. Rows too long for the register budget take the streaming
-// path (ITEMS == 0), which reads the row twice (the second read mostly hits L2).
+// each thread keeps its share of the row in registers (ITEMS 16-byte vectors)
+// between the sum of squares and the scaling, so every input byte is read
+// once. Rows too long for the register budget (more than kMaxItems vectors
+// per thread at 512 threads) take the streaming kernel, which reads twice.
 #pragma once
 
 #include <cstdint>
@@ -19,114 +19,107 @@
 namespace sgl_kernel {
 namespace norm_detail {
 
-constexpr int kMaxThreads = 512;      // per block; also the launch bound
-constexpr int kMaxCachedFloats = 32;  // ITEMS * VEC cap: keeps the kernel under 128 registers
+constexpr int kMaxThreads = 512;  // per block; also the launch bound
+// 16-byte vectors per thread on the register path: enough loads in flight
+// per thread, within ~64 registers (so 1024+ threads per SM stay resident).
+constexpr int kMaxItems = 4;
+constexpr int kMaxItemsAdd = 2;
 
+// Raw (unconverted) vectors of one row held by one thread: the input, and for
+// fused add the residual. Kept packed (half the registers of fp32 copies);
+// the fp32 values are recomputed from them, exactly, where needed.
+template <class T, int VEC, int ITEMS, bool kAdd>
+struct RowFrag {
+  Vec<T, VEC> in[ITEMS];
+  Vec<T, VEC> res[kAdd ? ITEMS : 1];
+};
+
+template <class T, int VEC, bool kAdd>
+SGL_DEVICE float fp32_value(const Vec<T, VEC>& a, const Vec<T, VEC>& r, int k) {
+  float v = to_float(a[k]);
+  if constexpr (kAdd) v += to_float(r[k]);
+  return v;
+}
+
+// Row r = outer * inner + i lives at base + outer * so + i * si.
+SGL_DEVICE int64_t row_offset(int64_t row, int64_t inner, int64_t so, int64_t si) {
+  const int64_t o = row / inner;
+  return o * so + (row - o * inner) * si;
+}
+
+template <class T, int VEC, int ITEMS, bool kAdd>
+SGL_DEVICE void load_frag(const RMSNormParams& p, int64_t row, int64_t nvec, RowFrag<T, VEC, ITEMS, kAdd>& f) {
+  const T* in = static_cast<const T*>(p.in) + row_offset(row, p.inner, p.in_stride_outer, p.in_stride_inner);
+  const T* res = nullptr;
+  if constexpr (kAdd) res = static_cast<const T*>(p.residual) + row_offset(row, p.inner, p.res_stride_outer, p.res_stride_inner);
+#pragma unroll
+  for (int it = 0; it < ITEMS; ++it) {
+    const int64_t j = threadIdx.x + static_cast<int64_t>(it) * blockDim.x;
+    if (j < nvec) {
+      f.in[it].load(in + j * VEC);
+      if constexpr (kAdd) f.res[it].load(res + j * VEC);
+    }
+  }
+}
+
+// Register path: a block owns blockDim.y rows at a time and walks the rows
+// with a grid stride (the grid is sized to the resident blocks). A thread
+// issues all ITEMS (x2 for fused add) 16-byte loads of its share of the row
+// before the first use: the bytes in flight per SM, not the thread count,
+// set the bandwidth of this kernel. Weights are read in the output phase
+// (they stay in L1/L2), so they cost no registers across the reduction.
 template <class T, int VEC, int ITEMS, bool kAdd>
 __global__ void __launch_bounds__(kMaxThreads) rmsnorm_kernel(const RMSNormParams p) {
   __shared__ float scratch[32];
   using V = Vec<T, VEC>;
-  const int tx = threadIdx.x;
-  const int TX = blockDim.x;
   const int64_t rows = p.outer * p.inner;
   const int64_t nvec = p.hidden / VEC;
   const float inv_hidden = 1.f / static_cast<float>(p.hidden);
   const float w_offset = p.gemma ? 1.f : 0.f;
   const T* weight = static_cast<const T*>(p.weight);
-
   pdl_wait();
   pdl_launch_dependents();
 
-  // The loop bound is uniform across the block so that every thread reaches
-  // the barriers in row_group_sum; rows past the end compute on nothing.
+  // The loop bound is uniform across the block so every thread reaches the
+  // barriers in row_group_sum; rows past the end compute on nothing.
   for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.y; base < rows;
        base += static_cast<int64_t>(gridDim.x) * blockDim.y) {
     const int64_t row = base + threadIdx.y;
-    const bool valid = row < rows;
-    const int64_t o = valid ? row / p.inner : 0;
-    const int64_t i = valid ? row - o * p.inner : 0;
-    const T* in = static_cast<const T*>(p.in) + o * p.in_stride_outer + i * p.in_stride_inner;
-    T* out = static_cast<T*>(p.out) + o * p.out_stride_outer + i * p.out_stride_inner;
-    T* res = nullptr;
-    if constexpr (kAdd) res = static_cast<T*>(p.residual) + o * p.res_stride_outer + i * p.res_stride_inner;
-
-    if constexpr (ITEMS > 0) {
-      float x[ITEMS][VEC];
-      V w[ITEMS];
-      float ss = 0.f;
+    RowFrag<T, VEC, ITEMS, kAdd> cur;
+    float ss = 0.f;
+    if (row < rows) {
+      load_frag(p, row, nvec, cur);
 #pragma unroll
       for (int it = 0; it < ITEMS; ++it) {
-        const int64_t j = tx + static_cast<int64_t>(it) * TX;
-        if (valid && j < nvec) {
-          V a;
-          a.load(in + j * VEC);
-          V r;
-          if constexpr (kAdd) r.load(res + j * VEC);
-          w[it].load(weight + j * VEC);
+        const int64_t j = threadIdx.x + static_cast<int64_t>(it) * blockDim.x;
+        if (j < nvec) {
 #pragma unroll
           for (int k = 0; k < VEC; ++k) {
-            float v = to_float(a[k]);
-            if constexpr (kAdd) v += to_float(r[k]);
-            x[it][k] = v;
+            const float v = fp32_value<T, VEC, kAdd>(cur.in[it], cur.res[kAdd ? it : 0], k);
             ss += v * v;
           }
         }
       }
-      ss = row_group_sum(ss, scratch);
-      const float rstd = rsqrtf(ss * inv_hidden + p.eps);
+    }
+    ss = row_group_sum(ss, scratch);
+    const float rstd = rsqrtf(ss * inv_hidden + p.eps);
+    if (row < rows) {
+      T* out = static_cast<T*>(p.out) + row_offset(row, p.inner, p.out_stride_outer, p.out_stride_inner);
+      T* res = nullptr;
+      if constexpr (kAdd) res = static_cast<T*>(p.residual) + row_offset(row, p.inner, p.res_stride_outer, p.res_stride_inner);
 #pragma unroll
       for (int it = 0; it < ITEMS; ++it) {
-        const int64_t j = tx + static_cast<int64_t>(it) * TX;
-        if (valid && j < nvec) {
-          if constexpr (kAdd) {
-            V r;
-#pragma unroll
-            for (int k = 0; k < VEC; ++k) r[k] = from_float<T>(x[it][k]);
-            r.store(res + j * VEC);
-          }
-          V y;
-#pragma unroll
-          for (int k = 0; k < VEC; ++k) y[k] = from_float<T>(x[it][k] * rstd * (to_float(w[it][k]) + w_offset));
-          y.store(out + j * VEC);
-        }
-      }
-    } else {
-      // Streaming: pass 1 sums squares, pass 2 recomputes the (fp32) value
-      // from the untouched inputs, so the fused-add result still comes from
-      // the unrounded sum. Each thread revisits only its own elements.
-      float ss = 0.f;
-      if (valid) {
-        for (int64_t j = tx; j < nvec; j += TX) {
-          V a;
-          a.load(in + j * VEC);
-          V r;
-          if constexpr (kAdd) r.load(res + j * VEC);
-#pragma unroll
-          for (int k = 0; k < VEC; ++k) {
-            float v = to_float(a[k]);
-            if constexpr (kAdd) v += to_float(r[k]);
-            ss += v * v;
-          }
-        }
-      }
-      ss = row_group_sum(ss, scratch);
-      const float rstd = rsqrtf(ss * inv_hidden + p.eps);
-      if (valid) {
-        for (int64_t j = tx; j < nvec; j += TX) {
-          V a, r, w, y;
-          a.load(in + j * VEC);
-          if constexpr (kAdd) r.load(res + j * VEC);
+        const int64_t j = threadIdx.x + static_cast<int64_t>(it) * blockDim.x;
+        if (j < nvec) {
+          V w, y, s;
           w.load(weight + j * VEC);
 #pragma unroll
           for (int k = 0; k < VEC; ++k) {
-            float v = to_float(a[k]);
-            if constexpr (kAdd) {
-              v += to_float(r[k]);
-              r[k] = from_float<T>(v);
-            }
+            const float v = fp32_value<T, VEC, kAdd>(cur.in[it], cur.res[kAdd ? it : 0], k);
+            if constexpr (kAdd) s[k] = from_float<T>(v);
             y[k] = from_float<T>(v * rstd * (to_float(w[k]) + w_offset));
           }
-          if constexpr (kAdd) r.store(res + j * VEC);
+          if constexpr (kAdd) s.store(res + j * VEC);
           y.store(out + j * VEC);
         }
       }
@@ -134,39 +127,99 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_kernel(const RMSNormParam
   }
 }
 
-template <class T, int VEC, int ITEMS>
-cudaError_t launch_items(const RMSNormParams& p, dim3 grid, dim3 block, cudaStream_t stream) {
-  if (p.residual != nullptr) {
-    return launch_kernel(rmsnorm_kernel<T, VEC, ITEMS, true>, grid, block, 0, stream, p.pdl, p);
+// Streaming path for rows too long for registers: pass 1 sums squares, pass 2
+// recomputes the fp32 value from the untouched inputs (so the fused-add result
+// still comes from the unrounded sum); the second read mostly hits L2. Each
+// thread revisits only its own elements, so out may alias in.
+template <class T, int VEC, bool kAdd>
+__global__ void __launch_bounds__(kMaxThreads) rmsnorm_streaming_kernel(const RMSNormParams p) {
+  __shared__ float scratch[32];
+  using V = Vec<T, VEC>;
+  const int64_t rows = p.outer * p.inner;
+  const int64_t nvec = p.hidden / VEC;
+  const float inv_hidden = 1.f / static_cast<float>(p.hidden);
+  const float w_offset = p.gemma ? 1.f : 0.f;
+  const T* weight = static_cast<const T*>(p.weight);
+  pdl_wait();
+  pdl_launch_dependents();
+  for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.y; base < rows;
+       base += static_cast<int64_t>(gridDim.x) * blockDim.y) {
+    const int64_t row = base + threadIdx.y;
+    const bool valid = row < rows;
+    const T* in = static_cast<const T*>(p.in) + (valid ? row_offset(row, p.inner, p.in_stride_outer, p.in_stride_inner) : 0);
+    T* out = static_cast<T*>(p.out) + (valid ? row_offset(row, p.inner, p.out_stride_outer, p.out_stride_inner) : 0);
+    T* res = nullptr;
+    if constexpr (kAdd) res = static_cast<T*>(p.residual) + (valid ? row_offset(row, p.inner, p.res_stride_outer, p.res_stride_inner) : 0);
+    float ss = 0.f;
+    if (valid) {
+      for (int64_t j = threadIdx.x; j < nvec; j += blockDim.x) {
+        V a, r;
+        a.load(in + j * VEC);
+        if constexpr (kAdd) r.load(res + j * VEC);
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) {
+          const float v = fp32_value<T, VEC, kAdd>(a, r, k);
+          ss += v * v;
+        }
+      }
+    }
+    ss = row_group_sum(ss, scratch);
+    const float rstd = rsqrtf(ss * inv_hidden + p.eps);
+    if (valid) {
+      for (int64_t j = threadIdx.x; j < nvec; j += blockDim.x) {
+        V a, r, w, y;
+        a.load(in + j * VEC);
+        if constexpr (kAdd) r.load(res + j * VEC);
+        w.load(weight + j * VEC);
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) {
+          const float v = fp32_value<T, VEC, kAdd>(a, r, k);
+          if constexpr (kAdd) r[k] = from_float<T>(v);
+          y[k] = from_float<T>(v * rstd * (to_float(w[k]) + w_offset));
+        }
+        if constexpr (kAdd) r.store(res + j * VEC);
+        y.store(out + j * VEC);
+      }
+    }
   }
-  return launch_kernel(rmsnorm_kernel<T, VEC, ITEMS, false>, grid, block, 0, stream, p.pdl, p);
+}
+
+template <class Kernel>
+cudaError_t launch_persistent(Kernel kernel, const RMSNormParams& p, int64_t tx, int64_t ty, cudaStream_t stream) {
+  const int64_t rows = p.outer * p.inner;
+  const int64_t groups = div_up<int64_t>(rows, ty);
+  int per_sm = 0;
+  SGL_RETURN_IF_CUDA_ERROR(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, static_cast<int>(tx * ty), 0));
+  const int64_t resident = static_cast<int64_t>(num_sms()) * (per_sm > 0 ? per_sm : 1);
+  const dim3 grid(static_cast<unsigned>(groups < resident ? groups : resident));
+  const dim3 block(static_cast<unsigned>(tx), static_cast<unsigned>(ty));
+  return launch_kernel(kernel, grid, block, 0, stream, p.pdl, p);
+}
+
+template <class T, int VEC, bool kAdd>
+cudaError_t launch_add(const RMSNormParams& p, cudaStream_t stream) {
+  const int64_t nvec = p.hidden / VEC;
+  constexpr int max_items = kAdd ? kMaxItemsAdd : kMaxItems;
+  // Long rows: max_items vectors per thread with 32..512 threads a row;
+  // short rows (e.g. a 128-wide head): one vector per thread, several rows a block.
+  int64_t tx = nvec >= 128 ? next_pow2(div_up<int64_t>(nvec, max_items)) : next_pow2(nvec);
+  if (tx > kMaxThreads) tx = kMaxThreads;
+  const int64_t items = next_pow2(div_up<int64_t>(nvec, tx));
+  const int64_t ty = tx >= 128 ? 1 : 128 / tx;
+  switch (items) {
+    case 1: return launch_persistent(rmsnorm_kernel<T, VEC, 1, kAdd>, p, tx, ty, stream);
+    case 2: return launch_persistent(rmsnorm_kernel<T, VEC, 2, kAdd>, p, tx, ty, stream);
+    case 4:
+      if constexpr (!kAdd) return launch_persistent(rmsnorm_kernel<T, VEC, 4, kAdd>, p, tx, ty, stream);
+      break;
+    default: break;
+  }
+  return launch_persistent(rmsnorm_streaming_kernel<T, VEC, kAdd>, p, tx, ty, stream);
 }
 
 template <class T, int VEC>
 cudaError_t launch_vec(const RMSNormParams& p, cudaStream_t stream) {
-  const int64_t nvec = p.hidden / VEC;
-  // Threads per row: enough that each holds at most kMaxCachedFloats values.
-  int64_t tx = next_pow2(nvec);
-  if (tx > kMaxThreads) tx = kMaxThreads;
-  const int64_t items = next_pow2(div_up<int64_t>(nvec, tx));
-  const int64_t ty = tx >= 256 ? 1 : 256 / tx;  // short rows: several per block
-  const int64_t rows = p.outer * p.inner;
-  const int64_t groups = div_up<int64_t>(rows, ty);
-  const dim3 grid(static_cast<unsigned>(groups < (1 << 16) ? groups : (1 << 16)));
-  const dim3 block(static_cast<unsigned>(tx), static_cast<unsigned>(ty));
-  if (items * VEC > kMaxCachedFloats) return launch_items<T, VEC, 0>(p, grid, block, stream);
-  switch (items) {
-    case 1: return launch_items<T, VEC, 1>(p, grid, block, stream);
-    case 2: return launch_items<T, VEC, 2>(p, grid, block, stream);
-    case 4:
-      if constexpr (4 * VEC <= kMaxCachedFloats) return launch_items<T, VEC, 4>(p, grid, block, stream);
-      break;
-    case 8:
-      if constexpr (8 * VEC <= kMaxCachedFloats) return launch_items<T, VEC, 8>(p, grid, block, stream);
-      break;
-    default: break;
-  }
-  return launch_items<T, VEC, 0>(p, grid, block, stream);
+  return p.residual != nullptr ? launch_add<T, VEC, true>(p, stream) : launch_add<T, VEC, false>(p, stream);
 }
 
 }  // namespace norm_detail
