@@ -12,6 +12,11 @@ export SGL_KERNEL_CUDA_ARCHS=${SGL_KERNEL_CUDA_ARCHS:-90a}
 export CMAKE_BUILD_PARALLEL_LEVEL=$(nproc)
 export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
+# The lent machines set CXX to a GCC that links libstdc++ statically into
+# shared objects: a C++ exception thrown from such an extension crashes the
+# process (seen: SIGSEGV on the first argument error). Use the system compiler,
+# the one torch's wheel was built with, where it exists.
+if [ -x /usr/bin/g++ ]; then export CXX=/usr/bin/g++ CC=/usr/bin/gcc CUDAHOSTCXX=/usr/bin/g++; fi
 status=0
 run() {  # run NAME CMD...: log to $LOG/NAME.log, print the tail, remember failures
   local name=$1; shift

@@ -66,9 +66,11 @@ SGL_DEVICE void load_frag(const RMSNormParams& p, int64_t row, int64_t nvec, Row
 // with a grid stride (the grid is sized to the resident blocks). A thread
 // issues all ITEMS (x2 for fused add) 16-byte loads of its share of the row
 // before the first use: the bytes in flight per SM, not the thread count,
-// set the bandwidth of this kernel. Weights are read in the output phase
-// (they stay in L1/L2), so they cost no registers across the reduction.
-template <class T, int VEC, int ITEMS, bool kAdd>
+// set the bandwidth of this kernel. With kEarlyWeight off, weights are read
+// in the output phase (they stay in L1/L2) and cost no registers across the
+// reduction; with it on (grids of one row group per block, i.e. decode
+// sizes) they load with the row, taking their latency off the critical path.
+template <class T, int VEC, int ITEMS, bool kAdd, bool kEarlyWeight>
 __global__ void __launch_bounds__(kMaxThreads) rmsnorm_kernel(const RMSNormParams p) {
   __shared__ float scratch[32];
   using V = Vec<T, VEC>;
@@ -86,9 +88,17 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_kernel(const RMSNormParam
        base += static_cast<int64_t>(gridDim.x) * blockDim.y) {
     const int64_t row = base + threadIdx.y;
     RowFrag<T, VEC, ITEMS, kAdd> cur;
+    V w_early[kEarlyWeight ? ITEMS : 1];
     float ss = 0.f;
     if (row < rows) {
       load_frag(p, row, nvec, cur);
+      if constexpr (kEarlyWeight) {
+#pragma unroll
+        for (int it = 0; it < ITEMS; ++it) {
+          const int64_t j = threadIdx.x + static_cast<int64_t>(it) * blockDim.x;
+          if (j < nvec) w_early[it].load(weight + j * VEC);
+        }
+      }
 #pragma unroll
       for (int it = 0; it < ITEMS; ++it) {
         const int64_t j = threadIdx.x + static_cast<int64_t>(it) * blockDim.x;
@@ -112,7 +122,11 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_kernel(const RMSNormParam
         const int64_t j = threadIdx.x + static_cast<int64_t>(it) * blockDim.x;
         if (j < nvec) {
           V w, y, s;
-          w.load(weight + j * VEC);
+          if constexpr (kEarlyWeight) {
+            w = w_early[it];
+          } else {
+            w.load(weight + j * VEC);
+          }
 #pragma unroll
           for (int k = 0; k < VEC; ++k) {
             const float v = fp32_value<T, VEC, kAdd>(cur.in[it], cur.res[kAdd ? it : 0], k);
@@ -196,6 +210,15 @@ cudaError_t launch_persistent(Kernel kernel, const RMSNormParams& p, int64_t tx,
   return launch_kernel(kernel, grid, block, 0, stream, p.pdl, p);
 }
 
+// Few row groups (at most one per SM): latency-bound, load weights early.
+template <class T, int VEC, int ITEMS, bool kAdd>
+cudaError_t launch_items(const RMSNormParams& p, int64_t tx, int64_t ty, cudaStream_t stream) {
+  if (div_up<int64_t>(p.outer * p.inner, ty) <= num_sms()) {
+    return launch_persistent(rmsnorm_kernel<T, VEC, ITEMS, kAdd, true>, p, tx, ty, stream);
+  }
+  return launch_persistent(rmsnorm_kernel<T, VEC, ITEMS, kAdd, false>, p, tx, ty, stream);
+}
+
 template <class T, int VEC, bool kAdd>
 cudaError_t launch_add(const RMSNormParams& p, cudaStream_t stream) {
   const int64_t nvec = p.hidden / VEC;
@@ -207,10 +230,10 @@ cudaError_t launch_add(const RMSNormParams& p, cudaStream_t stream) {
   const int64_t items = next_pow2(div_up<int64_t>(nvec, tx));
   const int64_t ty = tx >= 128 ? 1 : 128 / tx;
   switch (items) {
-    case 1: return launch_persistent(rmsnorm_kernel<T, VEC, 1, kAdd>, p, tx, ty, stream);
-    case 2: return launch_persistent(rmsnorm_kernel<T, VEC, 2, kAdd>, p, tx, ty, stream);
+    case 1: return launch_items<T, VEC, 1, kAdd>(p, tx, ty, stream);
+    case 2: return launch_items<T, VEC, 2, kAdd>(p, tx, ty, stream);
     case 4:
-      if constexpr (!kAdd) return launch_persistent(rmsnorm_kernel<T, VEC, 4, kAdd>, p, tx, ty, stream);
+      if constexpr (!kAdd) return launch_items<T, VEC, 4, kAdd>(p, tx, ty, stream);
       break;
     default: break;
   }
