@@ -17,6 +17,7 @@ PY=${PYTHON:-python3}
 # process (seen: SIGSEGV on the first argument error). Use the system compiler,
 # the one torch's wheel was built with, where it exists.
 if [ -x /usr/bin/g++ ]; then export CXX=/usr/bin/g++ CC=/usr/bin/gcc CUDAHOSTCXX=/usr/bin/g++; fi
+rm -rf build  # a cached compiler from an earlier run would win over CXX
 status=0
 run() {  # run NAME CMD...: log to $LOG/NAME.log, print the tail, remember failures
   local name=$1; shift
