@@ -66,12 +66,20 @@ SGL_DEVICE void load_frag(const RMSNormParams& p, int64_t row, int64_t nvec, Row
 // with a grid stride (the grid is sized to the resident blocks). A thread
 // issues all ITEMS (x2 for fused add) 16-byte loads of its share of the row
 // before the first use: the bytes in flight per SM, not the thread count,
-// set the bandwidth of this kernel. With kEarlyWeight off, weights are read
-// in the output phase (they stay in L1/L2) and cost no registers across the
-// reduction; with it on (grids of one row group per block, i.e. decode
-// sizes) they load with the row, taking their latency off the critical path.
-template <class T, int VEC, int ITEMS, bool kAdd, bool kEarlyWeight>
+// set the bandwidth of this kernel. Schedules:
+//  kLateWeight:  weights are read in the output phase (they stay in L1/L2),
+//                costing no registers across the reduction;
+//  kEarlyWeight: weights load with the row, off the critical path of a
+//                latency-bound launch (decode sizes, one row group per block);
+//  kPrefetch:    late weights, and the thread's share of its next row loads
+//                before the reduction of the current one, so DRAM reads stay
+//                in flight across the reduction's barriers.
+enum class NormSchedule : int { kLateWeight = 0, kEarlyWeight = 1, kPrefetch = 2 };
+
+template <class T, int VEC, int ITEMS, bool kAdd, NormSchedule S>
 __global__ void __launch_bounds__(kMaxThreads) rmsnorm_kernel(const RMSNormParams p) {
+  constexpr bool kEarly = S == NormSchedule::kEarlyWeight;
+  constexpr bool kPrefetch = S == NormSchedule::kPrefetch;
   __shared__ float scratch[32];
   using V = Vec<T, VEC>;
   const int64_t rows = p.outer * p.inner;
@@ -79,37 +87,44 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_kernel(const RMSNormParam
   const float inv_hidden = 1.f / static_cast<float>(p.hidden);
   const float w_offset = p.gemma ? 1.f : 0.f;
   const T* weight = static_cast<const T*>(p.weight);
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.y;
   pdl_wait();
   pdl_launch_dependents();
 
+  RowFrag<T, VEC, ITEMS, kAdd> cur;
+  int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
+  if constexpr (kPrefetch) {
+    if (row < rows) load_frag(p, row, nvec, cur);
+  }
   // The loop bound is uniform across the block so every thread reaches the
   // barriers in row_group_sum; rows past the end compute on nothing.
-  for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.y; base < rows;
-       base += static_cast<int64_t>(gridDim.x) * blockDim.y) {
-    const int64_t row = base + threadIdx.y;
-    RowFrag<T, VEC, ITEMS, kAdd> cur;
-    V w_early[kEarlyWeight ? ITEMS : 1];
-    float ss = 0.f;
-    if (row < rows) {
-      load_frag(p, row, nvec, cur);
-      if constexpr (kEarlyWeight) {
-#pragma unroll
-        for (int it = 0; it < ITEMS; ++it) {
-          const int64_t j = threadIdx.x + static_cast<int64_t>(it) * blockDim.x;
-          if (j < nvec) w_early[it].load(weight + j * VEC);
-        }
-      }
+  for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.y; base < rows; base += step, row += step) {
+    V w_early[kEarly ? ITEMS : 1];
+    if constexpr (!kPrefetch) {
+      if (row < rows) load_frag(p, row, nvec, cur);
+    }
+    if constexpr (kEarly) {
 #pragma unroll
       for (int it = 0; it < ITEMS; ++it) {
         const int64_t j = threadIdx.x + static_cast<int64_t>(it) * blockDim.x;
-        if (j < nvec) {
+        if (row < rows && j < nvec) w_early[it].load(weight + j * VEC);
+      }
+    }
+    float ss = 0.f;
 #pragma unroll
-          for (int k = 0; k < VEC; ++k) {
-            const float v = fp32_value<T, VEC, kAdd>(cur.in[it], cur.res[kAdd ? it : 0], k);
-            ss += v * v;
-          }
+    for (int it = 0; it < ITEMS; ++it) {
+      const int64_t j = threadIdx.x + static_cast<int64_t>(it) * blockDim.x;
+      if (row < rows && j < nvec) {
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) {
+          const float v = fp32_value<T, VEC, kAdd>(cur.in[it], cur.res[kAdd ? it : 0], k);
+          ss += v * v;
         }
       }
+    }
+    RowFrag<T, VEC, ITEMS, kAdd> nxt;
+    if constexpr (kPrefetch) {
+      if (row + step < rows) load_frag(p, row + step, nvec, nxt);
     }
     ss = row_group_sum(ss, scratch);
     const float rstd = rsqrtf(ss * inv_hidden + p.eps);
@@ -122,7 +137,7 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_kernel(const RMSNormParam
         const int64_t j = threadIdx.x + static_cast<int64_t>(it) * blockDim.x;
         if (j < nvec) {
           V w, y, s;
-          if constexpr (kEarlyWeight) {
+          if constexpr (kEarly) {
             w = w_early[it];
           } else {
             w.load(weight + j * VEC);
@@ -138,6 +153,7 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_kernel(const RMSNormParam
         }
       }
     }
+    if constexpr (kPrefetch) cur = nxt;
   }
 }
 
@@ -210,45 +226,60 @@ cudaError_t launch_persistent(Kernel kernel, const RMSNormParams& p, int64_t tx,
   return launch_kernel(kernel, grid, block, 0, stream, p.pdl, p);
 }
 
-// Few row groups (at most one per SM): latency-bound, load weights early.
 template <class T, int VEC, int ITEMS, bool kAdd>
-cudaError_t launch_items(const RMSNormParams& p, int64_t tx, int64_t ty, cudaStream_t stream) {
-  if (div_up<int64_t>(p.outer * p.inner, ty) <= num_sms()) {
-    return launch_persistent(rmsnorm_kernel<T, VEC, ITEMS, kAdd, true>, p, tx, ty, stream);
+cudaError_t launch_items(const RMSNormParams& p, int64_t tx, int64_t ty, int schedule, cudaStream_t stream) {
+  if (schedule < 0) {
+    // Few row groups (at most one per SM): latency-bound, load weights early.
+    schedule = div_up<int64_t>(p.outer * p.inner, ty) <= num_sms() ? 1 : 0;
   }
-  return launch_persistent(rmsnorm_kernel<T, VEC, ITEMS, kAdd, false>, p, tx, ty, stream);
+  switch (schedule) {
+    case 1: return launch_persistent(rmsnorm_kernel<T, VEC, ITEMS, kAdd, NormSchedule::kEarlyWeight>, p, tx, ty, stream);
+    case 2:
+      if constexpr (VEC > 1) {
+        return launch_persistent(rmsnorm_kernel<T, VEC, ITEMS, kAdd, NormSchedule::kPrefetch>, p, tx, ty, stream);
+      }
+      break;
+    default: break;
+  }
+  return launch_persistent(rmsnorm_kernel<T, VEC, ITEMS, kAdd, NormSchedule::kLateWeight>, p, tx, ty, stream);
 }
 
 template <class T, int VEC, bool kAdd>
-cudaError_t launch_add(const RMSNormParams& p, cudaStream_t stream) {
+cudaError_t launch_add(const RMSNormParams& p, const RMSNormConfig& cfg, cudaStream_t stream) {
   const int64_t nvec = p.hidden / VEC;
   constexpr int max_items = kAdd ? kMaxItemsAdd : kMaxItems;
   // Long rows: max_items vectors per thread with 32..512 threads a row;
   // short rows (e.g. a 128-wide head): one vector per thread, several rows a block.
   int64_t tx = nvec >= 128 ? next_pow2(div_up<int64_t>(nvec, max_items)) : next_pow2(nvec);
+  if (cfg.threads_per_row > 0) tx = next_pow2(cfg.threads_per_row);
   if (tx > kMaxThreads) tx = kMaxThreads;
   const int64_t items = next_pow2(div_up<int64_t>(nvec, tx));
   const int64_t ty = tx >= 128 ? 1 : 128 / tx;
-  switch (items) {
-    case 1: return launch_items<T, VEC, 1, kAdd>(p, tx, ty, stream);
-    case 2: return launch_items<T, VEC, 2, kAdd>(p, tx, ty, stream);
-    case 4:
-      if constexpr (!kAdd) return launch_items<T, VEC, 4, kAdd>(p, tx, ty, stream);
-      break;
+  // Fused add at 4 vectors a thread needs ~120 registers: only on request.
+  const bool fits = !kAdd || items <= kMaxItemsAdd || cfg.threads_per_row > 0;
+  switch (fits ? items : 0) {
+    case 1: return launch_items<T, VEC, 1, kAdd>(p, tx, ty, cfg.schedule, stream);
+    case 2: return launch_items<T, VEC, 2, kAdd>(p, tx, ty, cfg.schedule, stream);
+    case 4: return launch_items<T, VEC, 4, kAdd>(p, tx, ty, cfg.schedule, stream);
     default: break;
   }
   return launch_persistent(rmsnorm_streaming_kernel<T, VEC, kAdd>, p, tx, ty, stream);
 }
 
 template <class T, int VEC>
-cudaError_t launch_vec(const RMSNormParams& p, cudaStream_t stream) {
-  return p.residual != nullptr ? launch_add<T, VEC, true>(p, stream) : launch_add<T, VEC, false>(p, stream);
+cudaError_t launch_vec(const RMSNormParams& p, const RMSNormConfig& cfg, cudaStream_t stream) {
+  return p.residual != nullptr ? launch_add<T, VEC, true>(p, cfg, stream) : launch_add<T, VEC, false>(p, cfg, stream);
 }
 
 }  // namespace norm_detail
 
 template <class T>
 cudaError_t launch_rmsnorm(const RMSNormParams& p, cudaStream_t stream) {
+  return launch_rmsnorm<T>(p, RMSNormConfig{}, stream);
+}
+
+template <class T>
+cudaError_t launch_rmsnorm(const RMSNormParams& p, const RMSNormConfig& cfg, cudaStream_t stream) {
   if (p.outer == 0 || p.inner == 0 || p.hidden == 0) return cudaSuccess;
   if (p.hidden < 0 || p.outer < 0 || p.inner < 0) return cudaErrorInvalidValue;
   constexpr int V = kVec16<T>;
@@ -257,8 +288,8 @@ cudaError_t launch_rmsnorm(const RMSNormParams& p, cudaStream_t stream) {
                           (p.residual == nullptr || (p.res_stride_outer % V == 0 && p.res_stride_inner % V == 0));
   const bool ptrs_ok = is_aligned(p.in, 16) && is_aligned(p.out, 16) && is_aligned(p.weight, 16) &&
                        (p.residual == nullptr || is_aligned(p.residual, 16));
-  if (p.hidden % V == 0 && strides_ok && ptrs_ok) return norm_detail::launch_vec<T, V>(p, stream);
-  return norm_detail::launch_vec<T, 1>(p, stream);
+  if (p.hidden % V == 0 && strides_ok && ptrs_ok) return norm_detail::launch_vec<T, V>(p, cfg, stream);
+  return norm_detail::launch_vec<T, 1>(p, cfg, stream);
 }
 
 }  // namespace sgl_kernel

@@ -31,9 +31,17 @@ struct RMSNormParams {
 };
 
 // T is float, half or __nv_bfloat16. Returns the launch error, if any.
+// Launch shape, for tuning; the defaults pick both from the problem size.
+struct RMSNormConfig {
+  int threads_per_row = 0;  // 0: from hidden (up to 4 16-byte vectors a thread, 2 for fused add)
+  int schedule = -1;        // -1: auto; 0: weights late; 1: weights early; 2: prefetch the next row
+};
+
 #if __has_include(<cuda_runtime_api.h>)
 template <class T>
 cudaError_t launch_rmsnorm(const RMSNormParams& p, cudaStream_t stream);
+template <class T>
+cudaError_t launch_rmsnorm(const RMSNormParams& p, const RMSNormConfig& cfg, cudaStream_t stream);
 #endif
 
 }  // namespace sgl_kernel
