@@ -1,5 +1,6 @@
 // Argument checks for the attention family, shared by both backends.
-#include <ATen/MemoryOverlap.h>
+#include <cstdint>
+#include <utility>
 
 #include "attention/attention.h"
 #include "common/torch_utils.h"
@@ -20,10 +21,29 @@ void check_s(const at::Tensor& s, const char* name, const at::Tensor& v_a) {
   check_shape(s, name, {v_a.size(0), v_a.size(1)});
 }
 
+// Whether the address ranges [first, last element] of two tensors intersect
+// (a conservative test: interleaved views count as overlapping).
+bool ranges_overlap(const at::Tensor& a, const at::Tensor& b) {
+  if (a.numel() == 0 || b.numel() == 0) return false;
+  if (!a.has_storage() || !b.has_storage() || !a.storage().is_alias_of(b.storage())) return false;
+  auto range = [](const at::Tensor& t) {
+    int64_t extent = 0;
+    for (int64_t k = 0; k < t.dim(); ++k) extent += (t.size(k) - 1) * t.stride(k);
+    const auto begin = reinterpret_cast<uintptr_t>(t.data_ptr());
+    return std::make_pair(begin, begin + static_cast<uintptr_t>((extent + 1) * t.element_size()));
+  };
+  const auto ra = range(a), rb = range(b);
+  return ra.first < rb.second && rb.first < ra.second;
+}
+
+// Same elements in the same positions: an in-place update.
+bool same_elements(const at::Tensor& a, const at::Tensor& b) {
+  return a.data_ptr() == b.data_ptr() && a.sizes() == b.sizes() && a.strides() == b.strides();
+}
+
 void check_no_partial_overlap(const at::Tensor& out, const char* out_name, const at::Tensor& in,
                               const char* in_name, bool allow_same) {
-  const auto st = at::get_overlap_status(out, in);
-  const bool ok = st == at::MemOverlapStatus::No || (allow_same && st == at::MemOverlapStatus::Full);
+  const bool ok = !ranges_overlap(out, in) || (allow_same && same_elements(out, in));
   if (allow_same) {
     TORCH_CHECK_VALUE(ok, out_name, " must be ", in_name, " itself or not overlap it, got overlapping memory");
   } else {
