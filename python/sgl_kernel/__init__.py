@@ -8,6 +8,7 @@ which run on CUDA and CPU tensors alike.
 import torch  # noqa: F401  (loads torch's libraries before our extension)
 
 from sgl_kernel import _C  # noqa: F401  (registers torch.ops.sgl_kernel.*)
+from sgl_kernel.attention import merge_state, merge_state_v2
 from sgl_kernel.elementwise import (
     fused_add_rmsnorm,
     gelu_and_mul,
@@ -27,6 +28,8 @@ __all__ = [
     "gelu_tanh_and_mul",
     "gemma_fused_add_rmsnorm",
     "gemma_rmsnorm",
+    "merge_state",
+    "merge_state_v2",
     "qk_rmsnorm",
     "rmsnorm",
     "silu_and_mul",
