@@ -45,6 +45,7 @@ PYTORCH_NO_CUDA_MEMORY_CACHING=1 TAIL=8 run memcheck_py compute-sanitizer --tool
   $PY -m pytest -q -x tests -m "gpu and not large" -k "not compile and not opcheck"
 fi
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
+  [ -x build/cpp/rmsnorm_sweep ] && TAIL=3 run rmsnorm_sweep build/cpp/rmsnorm_sweep
   for b in benchmarks/*/bench_*.py; do
     TAIL=80 run "bench_$(basename "$b" .py)" $PY "$b" --out "$LOG" "$@"
   done
