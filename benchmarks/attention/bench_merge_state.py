@@ -14,7 +14,7 @@ import os
 import torch
 
 import sgl_kernel
-from sgl_kernel.testing.bench import Row, buffer_sets, copy_bandwidth, format_table, plot, time_graph
+from sgl_kernel.testing.bench import Row, buffer_sets, copy_bandwidth, format_table, plot, time_impls
 
 TOKENS = [1, 16, 1024, 16384]
 HEADS, HEAD_DIM = 64, 128
@@ -57,9 +57,11 @@ def main():
 
         sets = buffer_sets(make, nbytes)
         row = Row("merge_state bf16", f"{t}x{HEADS}x{HEAD_DIM}", nbytes)
-        row.us["sgl_kernel"] = time_graph(lambda va, sa, vb, sb, vo, so: sgl_kernel.merge_state(va, sa, vb, sb, vo, so), sets)
-        row.us["torch.compile"] = time_graph(compiled, sets)
-        row.us["torch eager"] = time_graph(torch_merge_state, sets)
+        row.us.update(time_impls({
+            "sgl_kernel": lambda va, sa, vb, sb, vo, so: sgl_kernel.merge_state(va, sa, vb, sb, vo, so),
+            "torch.compile": compiled,
+            "torch eager": torch_merge_state,
+        }, sets))
         rows.append(row)
         print(format_table(rows[-1:], copy_gbps).splitlines()[-1], flush=True)
         del sets

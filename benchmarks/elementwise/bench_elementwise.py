@@ -15,7 +15,7 @@ import os
 import torch
 
 import sgl_kernel
-from sgl_kernel.testing.bench import Row, buffer_sets, copy_bandwidth, format_table, plot, time_graph
+from sgl_kernel.testing.bench import Row, buffer_sets, copy_bandwidth, format_table, plot, time_impls
 
 TOKENS = [1, 16, 128, 1024, 4096, 16384]
 HIDDEN, D_FF, TOPK, HEAD_DIM = 4096, 1536, 8, 128
@@ -41,9 +41,7 @@ def torch_silu_and_mul(x, out):
 def bench_case(name, shape, nbytes, make, ours, baseline, compiled):
     sets = buffer_sets(make, nbytes)
     row = Row(name, shape, nbytes)
-    row.us["sgl_kernel"] = time_graph(ours, sets)
-    row.us["torch.compile"] = time_graph(compiled, sets)
-    row.us["torch eager"] = time_graph(baseline, sets)
+    row.us.update(time_impls({"sgl_kernel": ours, "torch.compile": compiled, "torch eager": baseline}, sets))
     return row
 
 

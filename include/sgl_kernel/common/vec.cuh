@@ -15,6 +15,26 @@ struct alignas(sizeof(T) * N) Vec {
 
   SGL_HOST_DEVICE void load(const T* p) { *this = *reinterpret_cast<const Vec*>(p); }
   SGL_HOST_DEVICE void store(T* p) const { *reinterpret_cast<Vec*>(p) = *this; }
+
+#ifdef __CUDACC__
+  // Streaming variants (evict-first in L1/L2): for data touched exactly once,
+  // so it does not push reused data (weights, tables) out of the caches.
+  __device__ __forceinline__ void load_stream(const T* p) {
+    if constexpr (sizeof(Vec) == 16) {
+      const uint4 u = __ldcs(reinterpret_cast<const uint4*>(p));
+      *this = *reinterpret_cast<const Vec*>(&u);
+    } else {
+      load(p);
+    }
+  }
+  __device__ __forceinline__ void store_stream(T* p) const {
+    if constexpr (sizeof(Vec) == 16) {
+      __stcs(reinterpret_cast<uint4*>(p), *reinterpret_cast<const uint4*>(this));
+    } else {
+      store(p);
+    }
+  }
+#endif
 };
 
 // Elements of T per 16-byte access.

@@ -47,7 +47,7 @@ SGL_DEVICE int64_t row_offset(int64_t row, int64_t inner, int64_t so, int64_t si
   return o * so + (row - o * inner) * si;
 }
 
-template <class T, int VEC, int ITEMS, bool kAdd>
+template <bool kStream, class T, int VEC, int ITEMS, bool kAdd>
 SGL_DEVICE void load_frag(const RMSNormParams& p, int64_t row, int64_t nvec, RowFrag<T, VEC, ITEMS, kAdd>& f) {
   const T* in = static_cast<const T*>(p.in) + row_offset(row, p.inner, p.in_stride_outer, p.in_stride_inner);
   const T* res = nullptr;
@@ -56,8 +56,13 @@ SGL_DEVICE void load_frag(const RMSNormParams& p, int64_t row, int64_t nvec, Row
   for (int it = 0; it < ITEMS; ++it) {
     const int64_t j = threadIdx.x + static_cast<int64_t>(it) * blockDim.x;
     if (j < nvec) {
-      f.in[it].load(in + j * VEC);
-      if constexpr (kAdd) f.res[it].load(res + j * VEC);
+      if constexpr (kStream) {
+        f.in[it].load_stream(in + j * VEC);
+        if constexpr (kAdd) f.res[it].load_stream(res + j * VEC);
+      } else {
+        f.in[it].load(in + j * VEC);
+        if constexpr (kAdd) f.res[it].load(res + j * VEC);
+      }
     }
   }
 }
@@ -73,13 +78,15 @@ SGL_DEVICE void load_frag(const RMSNormParams& p, int64_t row, int64_t nvec, Row
 //                latency-bound launch (decode sizes, one row group per block);
 //  kPrefetch:    late weights, and the thread's share of its next row loads
 //                before the reduction of the current one, so DRAM reads stay
-//                in flight across the reduction's barriers.
-enum class NormSchedule : int { kLateWeight = 0, kEarlyWeight = 1, kPrefetch = 2 };
+//                in flight across the reduction's barriers;
+//  kStreaming:   late weights, rows read and written with evict-first hints.
+enum class NormSchedule : int { kLateWeight = 0, kEarlyWeight = 1, kPrefetch = 2, kStreaming = 3 };
 
 template <class T, int VEC, int ITEMS, bool kAdd, NormSchedule S>
 __global__ void __launch_bounds__(kMaxThreads) rmsnorm_kernel(const RMSNormParams p) {
   constexpr bool kEarly = S == NormSchedule::kEarlyWeight;
   constexpr bool kPrefetch = S == NormSchedule::kPrefetch;
+  constexpr bool kStream = S == NormSchedule::kStreaming;
   __shared__ float scratch[32];
   using V = Vec<T, VEC>;
   const int64_t rows = p.outer * p.inner;
@@ -94,14 +101,14 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_kernel(const RMSNormParam
   RowFrag<T, VEC, ITEMS, kAdd> cur;
   int64_t row = static_cast<int64_t>(blockIdx.x) * blockDim.y + threadIdx.y;
   if constexpr (kPrefetch) {
-    if (row < rows) load_frag(p, row, nvec, cur);
+    if (row < rows) load_frag<kStream>(p, row, nvec, cur);
   }
   // The loop bound is uniform across the block so every thread reaches the
   // barriers in row_group_sum; rows past the end compute on nothing.
   for (int64_t base = static_cast<int64_t>(blockIdx.x) * blockDim.y; base < rows; base += step, row += step) {
     V w_early[kEarly ? ITEMS : 1];
     if constexpr (!kPrefetch) {
-      if (row < rows) load_frag(p, row, nvec, cur);
+      if (row < rows) load_frag<kStream>(p, row, nvec, cur);
     }
     if constexpr (kEarly) {
 #pragma unroll
@@ -124,7 +131,7 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_kernel(const RMSNormParam
     }
     RowFrag<T, VEC, ITEMS, kAdd> nxt;
     if constexpr (kPrefetch) {
-      if (row + step < rows) load_frag(p, row + step, nvec, nxt);
+      if (row + step < rows) load_frag<kStream>(p, row + step, nvec, nxt);
     }
     ss = row_group_sum(ss, scratch);
     const float rstd = rsqrtf(ss * inv_hidden + p.eps);
@@ -148,8 +155,13 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_kernel(const RMSNormParam
             if constexpr (kAdd) s[k] = from_float<T>(v);
             y[k] = from_float<T>(v * rstd * (to_float(w[k]) + w_offset));
           }
-          if constexpr (kAdd) s.store(res + j * VEC);
-          y.store(out + j * VEC);
+          if constexpr (kStream) {
+            if constexpr (kAdd) s.store_stream(res + j * VEC);
+            y.store_stream(out + j * VEC);
+          } else {
+            if constexpr (kAdd) s.store(res + j * VEC);
+            y.store(out + j * VEC);
+          }
         }
       }
     }
@@ -237,6 +249,11 @@ cudaError_t launch_items(const RMSNormParams& p, int64_t tx, int64_t ty, int sch
     case 2:
       if constexpr (VEC > 1) {
         return launch_persistent(rmsnorm_kernel<T, VEC, ITEMS, kAdd, NormSchedule::kPrefetch>, p, tx, ty, stream);
+      }
+      break;
+    case 3:
+      if constexpr (VEC > 1) {
+        return launch_persistent(rmsnorm_kernel<T, VEC, ITEMS, kAdd, NormSchedule::kStreaming>, p, tx, ty, stream);
       }
       break;
     default: break;

@@ -34,7 +34,8 @@ struct RMSNormParams {
 // Launch shape, for tuning; the defaults pick both from the problem size.
 struct RMSNormConfig {
   int threads_per_row = 0;  // 0: from hidden (up to 4 16-byte vectors a thread, 2 for fused add)
-  int schedule = -1;        // -1: auto; 0: weights late; 1: weights early; 2: prefetch the next row
+  int schedule = -1;        // -1: auto; 0: weights late; 1: weights early; 2: prefetch the next row;
+                            // 3: weights late, evict-first loads and stores
 };
 
 #if __has_include(<cuda_runtime_api.h>)

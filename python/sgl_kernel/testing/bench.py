@@ -63,6 +63,18 @@ def time_graph(fn: Callable, arg_sets: Sequence[tuple], calls_per_graph: int = 0
     return statistics.median(times)
 
 
+def time_impls(impls: dict, arg_sets: Sequence[tuple], rounds: int = 3) -> dict:
+    """Microseconds per call of each implementation (name -> fn), timed in
+    alternating rounds; each keeps its best round's median, so a slow spell of
+    the shared machine does not land on one implementation only."""
+    best = {}
+    for _ in range(rounds):
+        for name, fn in impls.items():
+            us = time_graph(fn, arg_sets)
+            best[name] = min(us, best.get(name, us))
+    return best
+
+
 @dataclass
 class Row:
     name: str
