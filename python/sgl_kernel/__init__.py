@@ -19,10 +19,18 @@ from sgl_kernel.elementwise import (
     rmsnorm,
     silu_and_mul,
 )
+from sgl_kernel.rope import (
+    FusedSetKVBufferArg,
+    apply_mrope_with_cos_sin_cache_inplace,
+    apply_rope_with_cos_sin_cache_inplace,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "FusedSetKVBufferArg",
+    "apply_mrope_with_cos_sin_cache_inplace",
+    "apply_rope_with_cos_sin_cache_inplace",
     "fused_add_rmsnorm",
     "gelu_and_mul",
     "gelu_tanh_and_mul",

@@ -1,0 +1,159 @@
+"""RoPE family benchmark on Qwen3-VL shapes (64 q heads, 4 kv heads, head
+128, bf16, fp32 cos_sin_cache of 32768 positions): rope in place, rope with
+the fused KV-cache store, and interleaved mrope (sections [24, 20, 20]),
+against torch eager and torch.compile of a straightforward torch formula
+measured in the same run, and against the device-to-device copy bandwidth
+measured in the same run.
+
+Every timing is a CUDA-graph replay cycling over enough buffer sets to keep
+inputs out of L2 (sgl_kernel.testing.bench). Writes rope.md, rope.json and
+rope.png into --out.
+"""
+
+import argparse
+import json
+import os
+
+import torch
+
+import sgl_kernel
+from sgl_kernel.testing.bench import Row, buffer_sets, copy_bandwidth, format_table, plot, time_graph
+
+TOKENS = [1, 16, 1024, 4096, 16384]
+HQ, HK, HEAD, ROT, MAX_POS = 64, 4, 128, 128, 32768
+SECTION = [24, 20, 20]
+HALF = ROT // 2
+
+
+def mrope_components(device):
+    c = [1 if i % 3 == 1 and i < 3 * SECTION[1] else 2 if i % 3 == 2 and i < 3 * SECTION[2] else 0
+         for i in range(HALF)]
+    return torch.tensor(c, device=device)
+
+
+def _rotate_(x, heads, cos, sin):
+    # x [t, heads * HEAD] (a strided view), cos/sin [t, HALF] fp32; neox pairing.
+    t = x.shape[0]
+    xv = x.view(t, heads, HEAD)
+    xf = xv.float()
+    a, b = xf[..., :HALF], xf[..., HALF:ROT]
+    c, s = cos[:, None, :], sin[:, None, :]
+    xv[..., :ROT].copy_(torch.cat([a * c - b * s, b * c + a * s], dim=-1).to(x.dtype))
+
+
+def torch_rope(pos, q, k, cache):
+    cs = cache[pos]
+    _rotate_(q, HQ, cs[:, :HALF], cs[:, HALF:])
+    _rotate_(k, HK, cs[:, :HALF], cs[:, HALF:])
+
+
+def torch_rope_fused(pos, q, k, cache, v, kb, vb, loc):
+    torch_rope(pos, q, k, cache)
+    kb[loc] = k.view(-1, HK, HEAD).to(kb.dtype)
+    vb[loc] = v.view(-1, HK, HEAD).to(vb.dtype)
+
+
+def torch_mrope(pos3, q, k, cache, comp):
+    p = pos3[comp].t()  # [t, HALF]: the position of each frequency
+    i = torch.arange(HALF, device=q.device)
+    cos, sin = cache[p, i], cache[p, HALF + i]
+    _rotate_(q, HQ, cos, sin)
+    _rotate_(k, HK, cos, sin)
+
+
+def bench_case(name, shape, nbytes, make, ours, baseline, compiled):
+    sets = buffer_sets(make, nbytes)
+    row = Row(name, shape, nbytes)
+    row.us["sgl_kernel"] = time_graph(ours, sets)
+    row.us["torch.compile"] = time_graph(compiled, sets)
+    row.us["torch eager"] = time_graph(baseline, sets)
+    return row
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="bench_out")
+    ap.add_argument("--quick", action="store_true", help="fewer shapes")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    torch._dynamo.config.cache_size_limit = 64
+    dev, dt = "cuda", torch.bfloat16
+    copy_gbps = copy_bandwidth()
+    print(f"device: {torch.cuda.get_device_name()}  copy bandwidth (read+write): {copy_gbps:.0f} GB/s", flush=True)
+    tokens = [1, 16, 4096, 16384] if args.quick else TOKENS
+    cache = torch.randn(MAX_POS, ROT, device=dev)  # fp32, as the models keep it
+    comp = mrope_components(dev)
+    c_rope = torch.compile(torch_rope, dynamic=True)
+    c_fused = torch.compile(torch_rope_fused, dynamic=True)
+    c_mrope = torch.compile(torch_mrope, dynamic=True)
+    isz = 2
+    width = (HQ + 2 * HK) * HEAD
+    rows = []
+
+    def qkv(t):
+        x = torch.randn(t, width, device=dev).to(dt)
+        return x[:, : HQ * HEAD], x[:, HQ * HEAD : (HQ + HK) * HEAD], x[:, (HQ + HK) * HEAD :]
+
+    for t in tokens:
+        shape = f"{t}x({HQ}+{HK})x{HEAD}"
+        qk_bytes = 2 * t * (HQ + HK) * HEAD * isz + t * ROT * 4
+        kv_bytes = 3 * t * HK * HEAD * isz + t * 8  # v read, k and v rows written, cache_loc
+
+        def make_rope():
+            q, k, _ = qkv(t)
+            return torch.randint(0, MAX_POS, (t,), device=dev), q, k
+
+        rows.append(bench_case(
+            "rope", shape, qk_bytes + t * 8, make_rope,
+            lambda p, q, k: sgl_kernel.apply_rope_with_cos_sin_cache_inplace(p, q, k, HEAD, cache),
+            lambda p, q, k: torch_rope(p, q, k, cache),
+            lambda p, q, k: c_rope(p, q, k, cache)))
+        print(format_table(rows[-1:], copy_gbps).splitlines()[-1], flush=True)
+
+        def make_fused():
+            q, k, v = qkv(t)
+            kb = torch.zeros(t, HK, HEAD, device=dev, dtype=dt)
+            vb = torch.zeros_like(kb)
+            loc = torch.randperm(t, device=dev)
+            return torch.randint(0, MAX_POS, (t,), device=dev), q, k, v, kb, vb, loc
+
+        def ours_fused(p, q, k, v, kb, vb, loc):
+            arg = sgl_kernel.FusedSetKVBufferArg(v, kb, vb, None, None, loc)
+            sgl_kernel.apply_rope_with_cos_sin_cache_inplace(p, q, k, HEAD, cache, True, arg)
+
+        rows.append(bench_case(
+            "rope + KV store", shape, qk_bytes + kv_bytes + t * 8, make_fused, ours_fused,
+            lambda p, q, k, v, kb, vb, loc: torch_rope_fused(p, q, k, cache, v, kb, vb, loc),
+            lambda p, q, k, v, kb, vb, loc: c_fused(p, q, k, cache, v, kb, vb, loc)))
+        print(format_table(rows[-1:], copy_gbps).splitlines()[-1], flush=True)
+
+        def make_mrope():
+            q, k, _ = qkv(t)
+            return torch.randint(0, MAX_POS, (3, t), device=dev), q, k
+
+        rows.append(bench_case(
+            "mrope interleaved", shape, qk_bytes + 3 * t * 8, make_mrope,
+            lambda p, q, k: sgl_kernel.apply_mrope_with_cos_sin_cache_inplace(p, q, k, HEAD, cache, SECTION, True),
+            lambda p, q, k: torch_mrope(p, q, k, cache, comp),
+            lambda p, q, k: c_mrope(p, q, k, cache, comp)))
+        print(format_table(rows[-1:], copy_gbps).splitlines()[-1], flush=True)
+
+    table = format_table(rows, copy_gbps)
+    header = (f"Device: {torch.cuda.get_device_name()}, torch {torch.__version__}. "
+              f"Copy bandwidth measured in this run: {copy_gbps:.0f} GB/s (read + written).\n"
+              "Qwen3-VL shapes: 64 q heads, 4 kv heads, head 128, bf16 q/k/v, fp32 cos_sin_cache "
+              f"[{MAX_POS}, {ROT}], q and k as views of a fused qkv tensor. Bytes: q and k read and written, "
+              "cos/sin rows, positions; fused: v read, k and v cache rows written, cache_loc.\n"
+              "Times are medians of CUDA-graph replays over rotating buffers (cold L2).\n\n")
+    with open(os.path.join(args.out, "rope.md"), "w") as f:
+        f.write(header + table + "\n")
+    with open(os.path.join(args.out, "rope.json"), "w") as f:
+        json.dump({"copy_gbps": copy_gbps, "rows": [r.__dict__ for r in rows]}, f, indent=1)
+    plot(rows, copy_gbps, os.path.join(args.out, "rope.png"), "sgl_kernel rope",
+         ["sgl_kernel", "torch.compile", "torch eager"])
+    print()
+    print(header + table)
+
+
+if __name__ == "__main__":
+    main()

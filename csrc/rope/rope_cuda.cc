@@ -1,0 +1,34 @@
+// CUDA backend of the rope family: device guard, current stream, dtype
+// dispatch, launch. Compiled by the host compiler; the kernels are compiled
+// once, without torch headers, in rope_kernels.cu.
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include "common/cuda_utils.h"
+#include "common/torch_utils.h"
+#include "rope/rope.h"
+#include "sgl_kernel/common/convert.cuh"
+
+namespace sgl_kernel {
+namespace {
+
+template <class T, class CS>
+cudaError_t launch_buffer(const RopeParams& p, const RopeTypes& ty, cudaStream_t stream) {
+  if (ty.buffer == at::kFloat8_e4m3fn) return launch_rope<T, CS, fp8_e4m3>(p, stream);
+  return launch_rope<T, CS, T>(p, stream);
+}
+
+}  // namespace
+
+void rope_cuda(const RopeParams& p, const RopeTypes& ty, const at::Tensor& q) {
+  const c10::cuda::CUDAGuard guard(q.device());
+  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  dispatch_or_throw<float, half, bf16>(ty.t, "q", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const cudaError_t err =
+        ty.cs == at::kFloat ? launch_buffer<T, float>(p, ty, stream) : launch_buffer<T, T>(p, ty, stream);
+    TORCH_CHECK(err == cudaSuccess, "rope launch failed: ", cudaGetErrorString(err));
+  });
+}
+
+}  // namespace sgl_kernel

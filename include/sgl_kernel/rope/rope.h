@@ -1,0 +1,76 @@
+// Rotary position embedding (RoPE) on q/k heads, with optional multimodal
+// positions (mrope) and an optional store of the rotated k and of v into a
+// paged KV cache in the same launch. Host-side declarations only, so
+// framework adapters compiled by a plain C++ compiler can call the launcher;
+// the kernels live in rope.cuh.
+#pragma once
+
+#include <cstdint>
+
+#include "sgl_kernel/common/math.cuh"
+#if __has_include(<cuda_runtime_api.h>)
+#include <cuda_runtime_api.h>
+#endif
+
+namespace sgl_kernel {
+
+// All strides are in elements; the last dim of every head is contiguous.
+// Frequency i in [0, rotary_dim / 2) of token t uses cos_sin[pos][i] and
+// cos_sin[pos][rotary_dim / 2 + i], pos being component c(i) of the token's
+// positions (c(i) = 0 for plain rope).
+struct RopeParams {
+  const void* q;        // [nnz, num_q_heads, head_size]
+  const void* k;        // [nnz, num_k_heads, head_size]
+  void* q_out;          // q's shape; may equal q
+  void* k_out;          // k's shape; may equal k
+  const void* cos_sin;  // [max_pos, rotary_dim]: cos half, then sin half
+  const void* pos;      // [nnz] or [3, nnz] (mrope), int32 or int64
+  // Fused KV store (k_buffer == nullptr: none).
+  const void* v;              // [nnz, num_k_heads, head_size], k's dtype
+  void* k_buffer;             // [cache_size, num_k_heads, head_size]
+  void* v_buffer;             // [cache_size, num_k_heads, head_size], k_buffer's dtype
+  const int64_t* cache_loc;   // [nnz]: row of the buffers that token t goes to
+  int64_t nnz;
+  int64_t num_q_heads, num_k_heads;
+  int64_t head_size, rotary_dim;
+  int64_t q_stride_tok, q_stride_head;
+  int64_t k_stride_tok, k_stride_head;
+  int64_t q_out_stride_tok, q_out_stride_head;
+  int64_t k_out_stride_tok, k_out_stride_head;
+  int64_t v_stride_tok, v_stride_head;
+  int64_t kb_stride_row, kb_stride_head;
+  int64_t vb_stride_row, vb_stride_head;
+  int64_t cs_stride;                       // row stride of cos_sin
+  int64_t pos_stride_comp, pos_stride_tok;  // pos_stride_comp unused unless mrope
+  int64_t mrope_section[3];
+  float k_scale, v_scale;  // buffers hold value / scale (1 when not given)
+  bool pos_int64;
+  bool interleave;         // GPT-J pairs (2i, 2i+1); else neox (i, i + rotary_dim/2)
+  bool mrope;
+  bool mrope_interleaved;  // Qwen3-VL frequency-to-component map; else chunked
+  bool pdl;
+};
+
+// Component (0 temporal, 1 height, 2 width) whose position frequency i
+// uses; shared by the CPU backend and the kernels so both map alike.
+SGL_HOST_DEVICE int mrope_component(const RopeParams& p, int64_t i) {
+  if (!p.mrope) return 0;
+  if (p.mrope_interleaved) {
+    if (i % 3 == 1 && i < 3 * p.mrope_section[1]) return 1;
+    if (i % 3 == 2 && i < 3 * p.mrope_section[2]) return 2;
+    return 0;
+  }
+  if (i < p.mrope_section[0]) return 0;
+  if (i < p.mrope_section[0] + p.mrope_section[1]) return 1;
+  return 2;
+}
+
+// T (q, k, v) is float, half or __nv_bfloat16; CS (cos_sin) is float or T;
+// B (k_buffer, v_buffer) is T or __nv_fp8_e4m3 (ignored without a fused
+// store). Returns the launch error, if any.
+#if __has_include(<cuda_runtime_api.h>)
+template <class T, class CS, class B>
+cudaError_t launch_rope(const RopeParams& p, cudaStream_t stream);
+#endif
+
+}  // namespace sgl_kernel
