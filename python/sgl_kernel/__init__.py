@@ -18,10 +18,25 @@ from sgl_kernel.elementwise import (
     rmsnorm,
     silu_and_mul,
 )
+from sgl_kernel.memory import (
+    cast,
+    concat_mla_absorb_q,
+    concat_mla_k,
+    copy_to_gpu_no_ce,
+    downcast_fp8,
+    set_kv_buffer_kernel,
+    timestep_embedding,
+    weak_ref_tensor,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "cast",
+    "concat_mla_absorb_q",
+    "concat_mla_k",
+    "copy_to_gpu_no_ce",
+    "downcast_fp8",
     "fused_add_rmsnorm",
     "gelu_and_mul",
     "gelu_tanh_and_mul",
@@ -29,5 +44,8 @@ __all__ = [
     "gemma_rmsnorm",
     "qk_rmsnorm",
     "rmsnorm",
+    "set_kv_buffer_kernel",
     "silu_and_mul",
+    "timestep_embedding",
+    "weak_ref_tensor",
 ]
