@@ -14,7 +14,7 @@ CAST_DTYPES = (torch.float32, torch.float16, torch.bfloat16, FP8)
 
 
 def rand(*shape, dtype=torch.float32, device="cpu", scale=1.0):
-    return (torch.randn(*shape, dtype=torch.float32, device=device) * scale).to(dtype)
+    return (torch.randn(shape, dtype=torch.float32, device=device) * scale).to(dtype)
 
 
 def bits(t):
@@ -124,7 +124,7 @@ def test_cast_strided_cpu():
     out = torch.zeros(5, 50, dtype=FP8)[:, 10:42]
     sgl_kernel.cast(x, FP8, out=out)
     assert torch.equal(bits(out), bits(ref_cast(x, FP8)))
-    x3 = rand(4, 3, 40, dtype=torch.float16)[:, :, :32]  # rows do not collapse
+    x3 = rand(4, 3, 32, dtype=torch.float16).transpose(0, 1)  # rows do not collapse
     with pytest.raises(ValueError, match="input: leading dims must collapse"):
         sgl_kernel.cast(x3, torch.float32)
 
@@ -224,7 +224,7 @@ def test_torch_compile_fullgraph_concat_cast_timestep(device):
     def f(k, kn, kr, a, b, t):
         sgl_kernel.concat_mla_k(k, kn, kr)
         q = sgl_kernel.concat_mla_absorb_q(a, b)
-        return sgl_kernel.cast(q * 2, torch.bfloat16), sgl_kernel.timestep_embedding(t, 16) + 1
+        return sgl_kernel.cast(q, torch.bfloat16), sgl_kernel.timestep_embedding(t, 16)
 
     kn, kr = rand(3, 4, 16, device=device), rand(3, 1, 8, device=device)
     k = torch.empty(3, 4, 24, device=device)
@@ -232,8 +232,8 @@ def test_torch_compile_fullgraph_concat_cast_timestep(device):
     t = torch.rand(5, device=device) * 100
     qc, emb = f(k, kn, kr, a, b, t)
     assert torch.equal(k, torch.cat([kn, kr.expand(-1, 4, -1)], -1))
-    assert torch.equal(qc, (torch.cat([a, b], -1) * 2).to(torch.bfloat16))
-    torch.testing.assert_close(emb.cpu().double(), ref_timestep(t.cpu(), 16) + 1, **TS_TOL)
+    assert torch.equal(qc, torch.cat([a, b], -1).to(torch.bfloat16))
+    torch.testing.assert_close(emb.cpu().double(), ref_timestep(t.cpu(), 16), **TS_TOL)
 
 
 @gpu
