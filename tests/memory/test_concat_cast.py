@@ -199,8 +199,9 @@ def test_timestep_embedding_strided_t_and_out_cpu():
 def test_timestep_embedding_cuda_matches_cpu(t_dtype, dim, flip):
     n = 129
     t = (torch.rand(n) * 1000).to(t_dtype)
-    expect = sgl_kernel.timestep_embedding(t, dim, flip, 1.0 if dim > 2 else 0.0, 1.0)
-    out = sgl_kernel.timestep_embedding(t.cuda(), dim, flip, 1.0 if dim > 2 else 0.0, 1.0)
+    shift = 0.0 if dim // 2 == 1 else 1.0  # dim // 2 == shift divides by zero (rejected)
+    expect = sgl_kernel.timestep_embedding(t, dim, flip, shift, 1.0)
+    out = sgl_kernel.timestep_embedding(t.cuda(), dim, flip, shift, 1.0)
     torch.testing.assert_close(out.cpu(), expect, **TS_TOL)
 
 
