@@ -19,6 +19,16 @@ from sgl_kernel.elementwise import (
     rmsnorm,
     silu_and_mul,
 )
+from sgl_kernel.memory import (
+    cast,
+    concat_mla_absorb_q,
+    concat_mla_k,
+    copy_to_gpu_no_ce,
+    downcast_fp8,
+    set_kv_buffer_kernel,
+    timestep_embedding,
+    weak_ref_tensor,
+)
 from sgl_kernel.rope import (
     FusedSetKVBufferArg,
     apply_mrope_with_cos_sin_cache_inplace,
@@ -31,6 +41,11 @@ __all__ = [
     "FusedSetKVBufferArg",
     "apply_mrope_with_cos_sin_cache_inplace",
     "apply_rope_with_cos_sin_cache_inplace",
+    "cast",
+    "concat_mla_absorb_q",
+    "concat_mla_k",
+    "copy_to_gpu_no_ce",
+    "downcast_fp8",
     "fused_add_rmsnorm",
     "gelu_and_mul",
     "gelu_tanh_and_mul",
@@ -40,5 +55,8 @@ __all__ = [
     "merge_state_v2",
     "qk_rmsnorm",
     "rmsnorm",
+    "set_kv_buffer_kernel",
     "silu_and_mul",
+    "timestep_embedding",
+    "weak_ref_tensor",
 ]
