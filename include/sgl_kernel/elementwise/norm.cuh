@@ -242,7 +242,10 @@ template <class T, int VEC, int ITEMS, bool kAdd>
 cudaError_t launch_items(const RMSNormParams& p, int64_t tx, int64_t ty, int schedule, cudaStream_t stream) {
   if (schedule < 0) {
     // Few row groups (at most one per SM): latency-bound, load weights early.
-    schedule = div_up<int64_t>(p.outer * p.inner, ty) <= num_sms() ? 1 : 0;
+    // Otherwise bandwidth-bound: evict-first hints measured best on an H100
+    // (rmsnorm 16384 x 4096 bf16: 0.906 x copy vs 0.883 with plain accesses,
+    // fused add 0.973 vs 0.966; prefetching the next row was slower: 0.867).
+    schedule = div_up<int64_t>(p.outer * p.inner, ty) <= num_sms() ? 1 : 3;
   }
   switch (schedule) {
     case 1: return launch_persistent(rmsnorm_kernel<T, VEC, ITEMS, kAdd, NormSchedule::kEarlyWeight>, p, tx, ty, stream);
