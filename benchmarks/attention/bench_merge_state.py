@@ -8,13 +8,12 @@ and .png into --out.
 """
 
 import argparse
-import json
 import os
 
 import torch
 
 import sgl_kernel
-from sgl_kernel.testing.bench import Row, buffer_sets, copy_bandwidth, format_table, plot, time_impls
+from sgl_kernel.testing.bench import Row, buffer_sets, copy_bandwidth, format_table, time_impls, write_results
 
 TOKENS = [1, 16, 1024, 16384]
 HEADS, HEAD_DIM = 64, 128
@@ -65,18 +64,7 @@ def main():
         rows.append(row)
         print(format_table(rows[-1:], copy_gbps).splitlines()[-1], flush=True)
         del sets
-    table = format_table(rows, copy_gbps)
-    header = (f"Device: {torch.cuda.get_device_name()}, torch {torch.__version__}. "
-              f"Copy bandwidth measured in this run: {copy_gbps:.0f} GB/s (read + written).\n"
-              "Times are medians of CUDA-graph replays over rotating buffers (cold L2).\n\n")
-    with open(os.path.join(args.out, "merge_state.md"), "w") as f:
-        f.write(header + table + "\n")
-    with open(os.path.join(args.out, "merge_state.json"), "w") as f:
-        json.dump({"copy_gbps": copy_gbps, "rows": [r.__dict__ for r in rows]}, f, indent=1)
-    plot(rows, copy_gbps, os.path.join(args.out, "merge_state.png"), "sgl_kernel merge_state",
-         ["sgl_kernel", "torch.compile", "torch eager"])
-    print()
-    print(header + table)
+    write_results(rows, copy_gbps, args.out, "merge_state", "")
 
 
 if __name__ == "__main__":

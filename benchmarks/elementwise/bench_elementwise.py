@@ -9,13 +9,12 @@ file and a PNG into --out.
 """
 
 import argparse
-import json
 import os
 
 import torch
 
 import sgl_kernel
-from sgl_kernel.testing.bench import Row, buffer_sets, copy_bandwidth, format_table, plot, time_impls
+from sgl_kernel.testing.bench import bench_case, copy_bandwidth, format_table, write_results
 
 TOKENS = [1, 16, 128, 1024, 4096, 16384]
 HIDDEN, D_FF, TOPK, HEAD_DIM = 4096, 1536, 8, 128
@@ -36,13 +35,6 @@ def torch_fused_add_rmsnorm(x, r, w):
 def torch_silu_and_mul(x, out):
     d = x.shape[-1] // 2
     out.copy_((torch.nn.functional.silu(x[..., :d].float()) * x[..., d:].float()).to(x.dtype))
-
-
-def bench_case(name, shape, nbytes, make, ours, baseline, compiled):
-    sets = buffer_sets(make, nbytes)
-    row = Row(name, shape, nbytes)
-    row.us.update(time_impls({"sgl_kernel": ours, "torch.compile": compiled, "torch eager": baseline}, sets))
-    return row
 
 
 def main():
@@ -103,18 +95,7 @@ def main():
                     lambda x, o: torch_rmsnorm(x, wq, o),
                     lambda x, o: c_rms(x, wq, o)))
                 print(format_table(rows[-1:], copy_gbps).splitlines()[-1], flush=True)
-    table = format_table(rows, copy_gbps)
-    header = (f"Device: {torch.cuda.get_device_name()}, torch {torch.__version__}. "
-              f"Copy bandwidth measured in this run: {copy_gbps:.0f} GB/s (read + written).\n"
-              "Times are medians of CUDA-graph replays over rotating buffers (cold L2).\n\n")
-    with open(os.path.join(args.out, "elementwise.md"), "w") as f:
-        f.write(header + table + "\n")
-    with open(os.path.join(args.out, "elementwise.json"), "w") as f:
-        json.dump({"copy_gbps": copy_gbps, "rows": [r.__dict__ for r in rows]}, f, indent=1)
-    plot(rows, copy_gbps, os.path.join(args.out, "elementwise.png"), "sgl_kernel elementwise",
-         ["sgl_kernel", "torch.compile", "torch eager"])
-    print()
-    print(header + table)
+    write_results(rows, copy_gbps, args.out, "elementwise", "")
 
 
 if __name__ == "__main__":

@@ -12,13 +12,12 @@ memory.md, memory.json and memory.png into --out.
 """
 
 import argparse
-import json
 import os
 
 import torch
 
 import sgl_kernel
-from sgl_kernel.testing.bench import Row, buffer_sets, copy_bandwidth, format_table, plot, time_graph
+from sgl_kernel.testing.bench import bench_case, copy_bandwidth, format_table, write_results
 
 KV_HEADS, HEAD_DIM, CACHE_SLOTS = 4, 128, 200_000
 MLA_HEADS, NOPE, ROPE = 128, 128, 64
@@ -43,15 +42,6 @@ def torch_concat_mla_k(k, k_nope, k_rope):
 
 def torch_cast(x, out):
     out.copy_(x)
-
-
-def bench_case(name, shape, nbytes, make, ours, eager, compiled):
-    sets = buffer_sets(make, nbytes)
-    row = Row(name, shape, nbytes)
-    row.us["sgl_kernel"] = time_graph(ours, sets)
-    row.us["torch.compile"] = time_graph(compiled, sets)
-    row.us["torch eager"] = time_graph(eager, sets)
-    return row
 
 
 def main():
@@ -121,19 +111,7 @@ def main():
         lambda: (torch.randn(n, d, device=dev).to(bf16), torch.empty(n, d, dtype=FP8, device=dev)),
         lambda x, o: sgl_kernel.cast(x, FP8, out=o), torch_cast, c_cast))
 
-    table = format_table(rows, copy_gbps)
-    header = (f"Device: {torch.cuda.get_device_name()}, torch {torch.__version__}. "
-              f"Copy bandwidth measured in this run: {copy_gbps:.0f} GB/s (read + written).\n"
-              "Times are medians of CUDA-graph replays over rotating buffers (cold L2); the caches are shared.\n"
-              "torch's fp8 cast does not saturate (NaN past 464); ours does (+-448).\n\n")
-    with open(os.path.join(args.out, "memory.md"), "w") as f:
-        f.write(header + table + "\n")
-    with open(os.path.join(args.out, "memory.json"), "w") as f:
-        json.dump({"copy_gbps": copy_gbps, "rows": [r.__dict__ for r in rows]}, f, indent=1)
-    plot(rows, copy_gbps, os.path.join(args.out, "memory.png"), "sgl_kernel memory",
-         ["sgl_kernel", "torch.compile", "torch eager"])
-    print()
-    print(header + table)
+    write_results(rows, copy_gbps, args.out, "memory", ("The caches are shared. torch's fp8 cast does not saturate (NaN past 464); ours does (+-448)."))
 
 
 if __name__ == "__main__":

@@ -11,13 +11,12 @@ rope.png into --out.
 """
 
 import argparse
-import json
 import os
 
 import torch
 
 import sgl_kernel
-from sgl_kernel.testing.bench import Row, buffer_sets, copy_bandwidth, format_table, plot, time_graph
+from sgl_kernel.testing.bench import bench_case, copy_bandwidth, format_table, write_results
 
 TOKENS = [1, 16, 1024, 4096, 16384]
 HQ, HK, HEAD, ROT, MAX_POS = 64, 4, 128, 128, 32768
@@ -59,15 +58,6 @@ def torch_mrope(pos3, q, k, cache, comp):
     cos, sin = cache[p, i], cache[p, HALF + i]
     _rotate_(q, HQ, cos, sin)
     _rotate_(k, HK, cos, sin)
-
-
-def bench_case(name, shape, nbytes, make, ours, baseline, compiled):
-    sets = buffer_sets(make, nbytes)
-    row = Row(name, shape, nbytes)
-    row.us["sgl_kernel"] = time_graph(ours, sets)
-    row.us["torch.compile"] = time_graph(compiled, sets)
-    row.us["torch eager"] = time_graph(baseline, sets)
-    return row
 
 
 def main():
@@ -138,21 +128,10 @@ def main():
             lambda p, q, k: c_mrope(p, q, k, cache, comp)))
         print(format_table(rows[-1:], copy_gbps).splitlines()[-1], flush=True)
 
-    table = format_table(rows, copy_gbps)
-    header = (f"Device: {torch.cuda.get_device_name()}, torch {torch.__version__}. "
-              f"Copy bandwidth measured in this run: {copy_gbps:.0f} GB/s (read + written).\n"
-              "Qwen3-VL shapes: 64 q heads, 4 kv heads, head 128, bf16 q/k/v, fp32 cos_sin_cache "
-              f"[{MAX_POS}, {ROT}], q and k as views of a fused qkv tensor. Bytes: q and k read and written, "
-              "cos/sin rows, positions; fused: v read, k and v cache rows written, cache_loc.\n"
-              "Times are medians of CUDA-graph replays over rotating buffers (cold L2).\n\n")
-    with open(os.path.join(args.out, "rope.md"), "w") as f:
-        f.write(header + table + "\n")
-    with open(os.path.join(args.out, "rope.json"), "w") as f:
-        json.dump({"copy_gbps": copy_gbps, "rows": [r.__dict__ for r in rows]}, f, indent=1)
-    plot(rows, copy_gbps, os.path.join(args.out, "rope.png"), "sgl_kernel rope",
-         ["sgl_kernel", "torch.compile", "torch eager"])
-    print()
-    print(header + table)
+    write_results(rows, copy_gbps, args.out, "rope", (
+        "Qwen3-VL shapes: 64 q heads, 4 kv heads, head 128, bf16 q/k/v, fp32 cos_sin_cache "
+        f"[{MAX_POS}, {ROT}], q and k as views of a fused qkv tensor. Bytes: q and k read and written, "
+        "cos/sin rows, positions; fused: v read, k and v cache rows written, cache_loc."))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Benchmark harness: CUDA-graph replays over rotating buffers (cold L2),
 the copy bandwidth measured in the same run, and tables of ratios."""
 
+import json
+import os
 import statistics
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence
@@ -129,3 +131,36 @@ def plot(rows: List[Row], copy_gbps: float, path: str, title: str, impls: Sequen
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+IMPLS = ("sgl_kernel", "torch.compile", "torch eager")
+
+
+def bench_case(name: str, shape: str, nbytes: int, make: Callable[[], tuple], ours: Callable,
+               eager: Callable, compiled: Callable) -> Row:
+    """One table row: ours vs torch eager vs torch.compile on the same buffers."""
+    sets = buffer_sets(make, nbytes)
+    row = Row(name, shape, nbytes)
+    row.us.update(time_impls({"sgl_kernel": ours, "torch.compile": compiled, "torch eager": eager}, sets))
+    return row
+
+
+def write_results(rows: List[Row], copy_gbps: float, out_dir: str, name: str, notes: str = "") -> str:
+    """Writes <name>.md (header, notes, table), <name>.json and <name>.png into
+    out_dir, prints the markdown and returns it."""
+    import torch
+
+    table = format_table(rows, copy_gbps)
+    header = (f"Device: {torch.cuda.get_device_name()}, torch {torch.__version__}. "
+              f"Copy bandwidth measured in this run: {copy_gbps:.0f} GB/s (read + written).\n"
+              + (notes + "\n" if notes else "")
+              + "Times are medians of CUDA-graph replays over rotating buffers (cold L2), best of "
+              "alternating rounds.\n\n")
+    with open(os.path.join(out_dir, f"{name}.md"), "w") as f:
+        f.write(header + table + "\n")
+    with open(os.path.join(out_dir, f"{name}.json"), "w") as f:
+        json.dump({"copy_gbps": copy_gbps, "rows": [r.__dict__ for r in rows]}, f, indent=1)
+    plot(rows, copy_gbps, os.path.join(out_dir, f"{name}.png"), f"sgl_kernel {name}", list(IMPLS))
+    print()
+    print(header + table)
+    return header + table
