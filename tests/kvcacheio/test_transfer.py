@@ -445,12 +445,11 @@ def test_torch_compile_fullgraph(device):
     def step(k, d, v, dv, pf, si, di):
         sgl_kernel.transfer_kv_per_layer(k, d, v, dv, si, di, 64)
         sgl_kernel.transfer_kv_per_layer_mla_pf_lf(pf, dv, si, di, 1, 64, 192)
-        return d.sum(dtype=torch.int64) + 1
 
-    total = step(k, d, v, dv, pf, si, di)
+    # No arithmetic in the graph: inductor then compiles no C++ kernel (slow on CI).
+    step(k, d, v, dv, pf, si, di)
     assert torch.equal(d[di.cpu()].cpu(), k.cpu()[si.cpu()])
     assert torch.equal(dv[di.cpu()].cpu(), pf.cpu().view(32, 3, 64)[si.cpu(), 1])
-    assert int(total) == int(d.sum(dtype=torch.int64)) + 1
 
 
 # ---------------------------------------------------------------- bad inputs
