@@ -47,7 +47,8 @@ void check_indices(const at::Tensor& src_indices, const at::Tensor& dst_indices)
 }
 
 void check_launch_shape(int64_t item_size, int64_t block_quota, int64_t num_warps_per_block) {
-  TORCH_CHECK_VALUE(item_size > 0, "item_size must be positive, got ", item_size);
+  TORCH_CHECK_VALUE(item_size > 0 && item_size < (int64_t{1} << 31), "item_size must be in [1, 2^31), got ",
+                    item_size);
   TORCH_CHECK_VALUE(block_quota >= 1, "block_quota must be at least 1, got ", block_quota);
   TORCH_CHECK_VALUE(num_warps_per_block >= 1 && num_warps_per_block <= 32,
                     "num_warps_per_block must be in [1, 32], got ", num_warps_per_block);

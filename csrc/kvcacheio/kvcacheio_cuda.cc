@@ -40,7 +40,7 @@ void kv_transfer_cuda(KVTransferJob& job) {
   for (KVLaunch& launch : job.launches) {
     launch.p.pdl = pdl;
     if (job.fill_gpu) {
-      launch.p.block_quota = num_sms();
+      launch.p.block_quota = 2 * static_cast<int64_t>(num_sms());
       launch.p.warps_per_block = 16;
     }
     const cudaError_t err = launch_kv_transfer(launch.p, &launch.table, stream);

@@ -48,7 +48,7 @@ other entries of the page are not read. They use the same kernel as the other
 variants (not one cudaMemcpyAsync per page), so device index tensors need no
 host sync and the copies can be graph-captured; a page is contiguous in every
 layout they support, and the kernel moves it at the same bandwidth. They run
-with one block of 16 warps per SM.
+with two blocks of 16 warps per SM (they take no block_quota).
 """
 
 from typing import List

@@ -467,7 +467,7 @@ def test_bad_inputs_cpu():
     _raises(ValueError, "dst_indices must have the length of src_indices", f, k, d, si, di[:1], 64)
     _raises(ValueError, r"item_size \(128\) must equal the bytes of one row of src", f, k, d, si, di, 128)
     _raises(ValueError, r"item_size \(32\) must equal the bytes of one row of src", f, k, d, si, di, 32)
-    _raises(ValueError, "item_size must be positive", f, k, d, si, di, 0)
+    _raises(ValueError, "item_size must be in", f, k, d, si, di, 0)
     _raises(ValueError, "block_quota must be at least 1", f, k, d, si, di, 64, 0)
     _raises(ValueError, "num_warps_per_block must be in", f, k, d, si, di, 64, 2, 33)
     _raises(ValueError, "src must be contiguous", f, rand_pool(16, 128)[:, :64], d, si, di, 64)

@@ -1,5 +1,5 @@
-// KV-cache transfer kernel. A warp moves one item (or, head-split, one head
-// piece at a time) with the widest access that the two addresses and the
+// KV-cache transfer kernel. A warp moves one item (head-split: all its head
+// pieces together) with the widest access that the two addresses and the
 // piece size allow; warps stride over the items, so any grid size is
 // correct and the caller's block_quota alone sets how much of the GPU the
 // copy takes. The width is chosen per piece at run time because per-layer
@@ -36,36 +36,59 @@ struct Word<1> { using type = uint8_t; };
 // its first store so a few warps keep enough bytes in flight.
 constexpr int kUnroll = 4;
 
+// One item as `pieces` runs of `piece` bytes, run c at src + c * src_stride
+// and dst + c * dst_stride. The runs are walked as one index space so the
+// loads of all pieces (ph: all heads) are in flight together.
 template <int kBytes>
-SGL_DEVICE void warp_copy(char* dst, const char* src, int64_t bytes, int lane) {
+SGL_DEVICE void warp_copy(char* dst, const char* src, int64_t piece, int64_t pieces, int64_t dst_stride,
+                          int64_t src_stride, int lane) {
   using W = typename Word<kBytes>::type;
-  const W* s = reinterpret_cast<const W*>(src);
-  W* d = reinterpret_cast<W*>(dst);
-  const int64_t n = bytes / kBytes;
-  int64_t k = lane;
-  for (; k + 32 * (kUnroll - 1) < n; k += 32 * kUnroll) {
+  // 32-bit index math: an item is far below 2^31 bytes (the launcher checks).
+  const int per_piece = static_cast<int>(piece / kBytes);
+  const int n = per_piece * static_cast<int>(pieces);
+  for (int base = 0; base < n; base += 32 * kUnroll) {
     W r[kUnroll];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) r[u] = s[k + 32 * u];
+    for (int u = 0; u < kUnroll; ++u) {
+      const int e = base + lane + 32 * u;
+      if (e < n) {
+        const int c = pieces == 1 ? 0 : e / per_piece;
+        const int k = e - c * per_piece;
+        r[u] = *reinterpret_cast<const W*>(src + c * src_stride + static_cast<int64_t>(k) * kBytes);
+      }
+    }
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) d[k + 32 * u] = r[u];
+    for (int u = 0; u < kUnroll; ++u) {
+      const int e = base + lane + 32 * u;
+      if (e < n) {
+        const int c = pieces == 1 ? 0 : e / per_piece;
+        const int k = e - c * per_piece;
+        *reinterpret_cast<W*>(dst + c * dst_stride + static_cast<int64_t>(k) * kBytes) = r[u];
+      }
+    }
   }
-  for (; k < n; k += 32) d[k] = s[k];
 }
 
-SGL_DEVICE void warp_copy_any(char* dst, const char* src, int64_t bytes, int lane) {
-  const uint64_t a = reinterpret_cast<uint64_t>(dst) | reinterpret_cast<uint64_t>(src) | static_cast<uint64_t>(bytes);
+SGL_DEVICE void warp_copy_any(char* dst, const char* src, int64_t piece, int64_t pieces, int64_t dst_stride,
+                              int64_t src_stride, int lane) {
+  const uint64_t a = reinterpret_cast<uint64_t>(dst) | reinterpret_cast<uint64_t>(src) |
+                     static_cast<uint64_t>(piece) | static_cast<uint64_t>(pieces > 1 ? dst_stride | src_stride : 0);
   if (a % 16 == 0) {
-    warp_copy<16>(dst, src, bytes, lane);
+    warp_copy<16>(dst, src, piece, pieces, dst_stride, src_stride, lane);
   } else if (a % 8 == 0) {
-    warp_copy<8>(dst, src, bytes, lane);
+    warp_copy<8>(dst, src, piece, pieces, dst_stride, src_stride, lane);
   } else if (a % 4 == 0) {
-    warp_copy<4>(dst, src, bytes, lane);
+    warp_copy<4>(dst, src, piece, pieces, dst_stride, src_stride, lane);
   } else if (a % 2 == 0) {
-    warp_copy<2>(dst, src, bytes, lane);
+    warp_copy<2>(dst, src, piece, pieces, dst_stride, src_stride, lane);
   } else {
-    warp_copy<1>(dst, src, bytes, lane);
+    warp_copy<1>(dst, src, piece, pieces, dst_stride, src_stride, lane);
   }
+}
+
+// Bytes between consecutive head pieces of an item: contiguous except in ph.
+SGL_DEVICE int64_t piece_stride(const KVSide& s, int64_t piece) {
+  return s.layout == KVLayout::kPageHead ? s.page_size * piece : piece;
 }
 
 // Address of piece `c` of item (token, layer) of one side; the layout
@@ -120,11 +143,9 @@ __global__ void kv_transfer_kernel(const KVTransferParams p, const Table t) {
     const int64_t in_run = j % p.index_run;
     const int64_t src_tok = p.src_indices[j - in_run] + in_run;
     const int64_t dst_tok = p.dst_indices[j - in_run] + in_run;
-    for (int64_t c = 0; c < p.head_num; ++c) {
-      const char* s = piece_addr<Table>(p.src, src_table, kv, layer, src_tok, c, p);
-      char* d = piece_addr<Table>(p.dst, dst_table, kv, layer, dst_tok, c, p);
-      warp_copy_any(d, s, piece, lane);
-    }
+    const char* s = piece_addr<Table>(p.src, src_table, kv, layer, src_tok, 0, p);
+    char* d = piece_addr<Table>(p.dst, dst_table, kv, layer, dst_tok, 0, p);
+    warp_copy_any(d, s, piece, p.head_num, piece_stride(p.dst, piece), piece_stride(p.src, piece), lane);
   }
 }
 
@@ -132,7 +153,7 @@ inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTabl
   const int64_t items = p.num_kv * p.num_layers * p.num_indices;
   if (items <= 0) return cudaSuccess;
   if (p.warps_per_block < 1 || p.warps_per_block > 32 || p.block_quota < 1 || p.head_num < 1 ||
-      p.index_run < 1 || p.item_size % p.head_num != 0)
+      p.index_run < 1 || p.item_size % p.head_num != 0 || p.item_size >= (int64_t{1} << 31))
     return cudaErrorInvalidValue;
   const bool needs_table = p.src.inline_table || p.dst.inline_table;
   if (needs_table && table == nullptr) return cudaErrorInvalidValue;
