@@ -33,8 +33,9 @@ template <>
 struct Word<1> { using type = uint8_t; };
 
 // Over PCIe a load takes microseconds: each lane issues kUnroll loads before
-// its first store so a few warps keep enough bytes in flight.
-constexpr int kUnroll = 4;
+// its first store so a few warps keep enough bytes in flight (2: a 1024-byte
+// item is one pass of the warp, and more spills at the 1024-thread bound).
+constexpr int kUnroll = 2;
 
 // One item as `pieces` runs of `piece` bytes, run c at src + c * src_stride
 // and dst + c * dst_stride. The runs are walked as one index space so the
@@ -121,8 +122,9 @@ SGL_DEVICE char* piece_addr(const KVSide& s, const int64_t* table, int64_t kv, i
   }
 }
 
+// Up to 32 warps per block: registers capped for 1024 threads.
 template <class Table>
-__global__ void kv_transfer_kernel(const KVTransferParams p, const Table t) {
+__global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParams p, const Table t) {
   pdl_wait();  // indices and sources may come from the previous kernel
   const int lane = threadIdx.x & 31;
   const int64_t warp = static_cast<int64_t>(blockIdx.x) * p.warps_per_block + (threadIdx.x >> 5);
