@@ -1,0 +1,214 @@
+"""KV-cache I/O benchmark: every transfer_kv_* variant at page sizes 1, 16
+and 64, moving 16384 tokens of Qwen3-VL-sized items (4 kv heads x 128 x bf16 =
+1024 bytes per layer; 94 layers for the all-layer variants when memory allows).
+
+* device -> device: GB/s (bytes read + written) and the fraction of the
+  device copy bandwidth measured in this run, with a block_quota that fills
+  the GPU (printed per row);
+* pinned host <-> device: GB/s of payload with block_quota <= 4, against
+  cudaMemcpyAsync of the same total bytes (torch copy_ between a contiguous
+  pinned tensor and a device tensor), measured in the same run.
+
+Index lists are pages of `page` consecutive tokens in random page order (page
+1: random tokens). Writes kvcacheio.md / .json / .png into --out.
+"""
+
+import argparse
+import json
+import os
+import statistics
+
+import torch
+
+import sgl_kernel
+from sgl_kernel.testing.bench import Row, copy_bandwidth, format_table, plot, time_graph
+
+TOKENS, ITEM, LAYERS = 16384, 1024, 94
+HOST_QUOTA, HOST_WARPS = 4, 32
+
+
+def time_events(fn, reps=3):
+    """Median microseconds of fn() for long (ms-scale) transfers."""
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(reps):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        fn()
+        e.record()
+        e.synchronize()
+        times.append(s.elapsed_time(e) * 1e3)
+    return statistics.median(times)
+
+
+def timed(fn, payload):
+    # Short transfers are timed as graph replays (launch overhead off the
+    # clock); long ones with events.
+    if payload < 256 * 2**20:
+        return time_graph(lambda: fn(), [()], calls_per_graph=10, reps=7)
+    return time_events(fn)
+
+
+def page_indices(page, tokens, gen):
+    pages = tokens // page
+    order = torch.randperm(pages, generator=gen)
+    return (order[:, None] * page + torch.arange(page)).flatten()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default="bench_out")
+    ap.add_argument("--quick", action="store_true", help="page sizes 1 and 64, 16 layers")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    dev = "cuda"
+    copy_gbps = copy_bandwidth()
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    name = torch.cuda.get_device_name()
+    print(f"device: {name}  copy bandwidth (read+write): {copy_gbps:.0f} GB/s, {sms} SMs", flush=True)
+
+    layers = 16 if args.quick else LAYERS
+    free = torch.cuda.mem_get_info()[0]
+    # device: lf K/V source and destination pools, pf K/V pools; host: pf K/V (pinned)
+    need = lambda L: 6 * L * TOKENS * ITEM  # noqa: E731
+    while layers > 1 and need(layers) > 0.8 * free:
+        layers //= 2
+    print(f"layers for the all-layer variants: {layers}", flush=True)
+    pages = [1, 64] if args.quick else [1, 16, 64]
+    d2d_quota, d2d_warps = 2 * sms, 16
+
+    dk = [torch.randint(0, 255, (TOKENS, ITEM), dtype=torch.uint8, device=dev) for _ in range(layers)]
+    dv = [torch.randint(0, 255, (TOKENS, ITEM), dtype=torch.uint8, device=dev) for _ in range(layers)]
+    ok = [torch.empty(TOKENS, ITEM, dtype=torch.uint8, device=dev) for _ in range(layers)]
+    ov = [torch.empty(TOKENS, ITEM, dtype=torch.uint8, device=dev) for _ in range(layers)]
+    ld = layers * ITEM
+    pf_k = torch.empty(TOKENS, layers, ITEM, dtype=torch.uint8, device=dev)
+    pf_v = torch.empty(TOKENS, layers, ITEM, dtype=torch.uint8, device=dev)
+    hk = torch.empty(TOKENS, layers, ITEM, dtype=torch.uint8, pin_memory=True)
+    hv = torch.empty(TOKENS, layers, ITEM, dtype=torch.uint8, pin_memory=True)
+    hk_l, hv_l = hk.view(-1)[: TOKENS * ITEM].view(TOKENS, ITEM), hv.view(-1)[: TOKENS * ITEM].view(TOKENS, ITEM)
+    addr = lambda ts: torch.tensor([t.data_ptr() for t in ts], dtype=torch.int64, device=dev)  # noqa: E731
+    a_dk, a_dv, a_ok, a_ov = addr(dk), addr(dv), addr(ok), addr(ov)
+    gen = torch.Generator().manual_seed(0)
+
+    memcpy_cache = {}
+
+    def memcpy_us(direction, nbytes):
+        key = (direction, nbytes)
+        if key not in memcpy_cache:
+            # K and V payloads span both host pools: one copy per pool.
+            pairs = []
+            left = nbytes
+            for h, d in ((hk, pf_k), (hv, pf_v)):
+                take = min(left, h.numel())
+                if take:
+                    pairs.append((h.view(-1)[:take], d.view(-1)[:take]))
+                left -= take
+            assert left == 0
+
+            def fn():
+                for h, d in pairs:
+                    (d.copy_(h, non_blocking=True) if direction == "H2D" else h.copy_(d, non_blocking=True))
+            memcpy_cache[key] = timed(fn, nbytes)
+        return memcpy_cache[key]
+
+    d2d_rows, host_rows = [], []
+    for page in pages:
+        si = page_indices(page, TOKENS, gen).to(dev)
+        di = page_indices(page, TOKENS, gen).to(dev)
+        q_d = dict(block_quota=d2d_quota, num_warps_per_block=d2d_warps)
+        q_h = dict(block_quota=HOST_QUOTA, num_warps_per_block=HOST_WARPS)
+        L, H = layers, 4
+        # (variant, layers moved, kv buffers, device->device call, host call, host direction)
+        cases = [
+            ("per_layer", 1, 2,
+             lambda: sgl_kernel.transfer_kv_per_layer(dk[0], ok[0], dv[0], ov[0], si, di, ITEM, **q_d),
+             lambda: sgl_kernel.transfer_kv_per_layer(dk[0], hk_l, dv[0], hv_l, si, di, ITEM, **q_h), "D2H"),
+            ("all_layer", L, 2,
+             lambda: sgl_kernel.transfer_kv_all_layer(a_dk, a_ok, a_dv, a_ov, si, di, ITEM, L, **q_d), None, None),
+            ("per_layer_pf_lf", 1, 2,
+             lambda: sgl_kernel.transfer_kv_per_layer_pf_lf(pf_k, ok[0], pf_v, ov[0], si, di, L - 1, ITEM, ld, **q_d),
+             lambda: sgl_kernel.transfer_kv_per_layer_pf_lf(hk, ok[0], hv, ov[0], si, di, L - 1, ITEM, ld, **q_h),
+             "H2D"),
+            ("per_layer_ph_lf", 1, 2,
+             lambda: sgl_kernel.transfer_kv_per_layer_ph_lf(pf_k, ok[0], pf_v, ov[0], si, di, L - 1, ITEM, ld, page,
+                                                            H, **q_d),
+             lambda: sgl_kernel.transfer_kv_per_layer_ph_lf(hk, ok[0], hv, ov[0], si, di, L - 1, ITEM, ld, page, H,
+                                                            **q_h), "H2D"),
+            ("all_layer_lf_pf", L, 2,
+             lambda: sgl_kernel.transfer_kv_all_layer_lf_pf(a_dk, pf_k, a_dv, pf_v, si, di, ITEM, ld, L, **q_d),
+             lambda: sgl_kernel.transfer_kv_all_layer_lf_pf(a_dk, hk, a_dv, hv, si, di, ITEM, ld, L, **q_h), "D2H"),
+            ("all_layer_lf_ph", L, 2,
+             lambda: sgl_kernel.transfer_kv_all_layer_lf_ph(a_dk, pf_k, a_dv, pf_v, si, di, ITEM, ld, L, page, H,
+                                                            **q_d),
+             lambda: sgl_kernel.transfer_kv_all_layer_lf_ph(a_dk, hk, a_dv, hv, si, di, ITEM, ld, L, page, H, **q_h),
+             "D2H"),
+            ("direct", L, 2,
+             lambda: sgl_kernel.transfer_kv_direct(dk + dv, ok + ov, si, di, page), None, None),
+            ("direct_pf_lf", 1, 2,
+             lambda: sgl_kernel.transfer_kv_per_layer_direct_pf_lf([pf_k, pf_v], [ok[0], ov[0]], si, di, L - 1, page),
+             lambda: sgl_kernel.transfer_kv_per_layer_direct_pf_lf([hk, hv], [ok[0], ov[0]], si, di, L - 1, page),
+             "H2D"),
+            ("direct_lf_pf", L, 2,
+             lambda: sgl_kernel.transfer_kv_all_layer_direct_lf_pf(dk + dv, [pf_k, pf_v], si, di, page),
+             lambda: sgl_kernel.transfer_kv_all_layer_direct_lf_pf(dk + dv, [hk, hv], si, di, page), "D2H"),
+            ("mla", 1, 1,
+             lambda: sgl_kernel.transfer_kv_per_layer_mla(dk[0], ok[0], si, di, ITEM, **q_d),
+             lambda: sgl_kernel.transfer_kv_per_layer_mla(dk[0], hk_l, si, di, ITEM, **q_h), "D2H"),
+            ("all_layer_mla", L, 1,
+             lambda: sgl_kernel.transfer_kv_all_layer_mla(a_dk, a_ok, si, di, ITEM, L, **q_d), None, None),
+            ("mla_pf_lf", 1, 1,
+             lambda: sgl_kernel.transfer_kv_per_layer_mla_pf_lf(pf_k, ok[0], si, di, L - 1, ITEM, ld, **q_d),
+             lambda: sgl_kernel.transfer_kv_per_layer_mla_pf_lf(hk, ok[0], si, di, L - 1, ITEM, ld, **q_h), "H2D"),
+            ("all_layer_mla_lf_pf", L, 1,
+             lambda: sgl_kernel.transfer_kv_all_layer_mla_lf_pf(a_dk, pf_k, si, di, ITEM, ld, L, **q_d),
+             lambda: sgl_kernel.transfer_kv_all_layer_mla_lf_pf(a_dk, hk, si, di, ITEM, ld, L, **q_h), "D2H"),
+        ]
+        for variant, nl, kvs, d2d, host, direction in cases:
+            payload = TOKENS * ITEM * nl * kvs
+            direct = variant.startswith("direct")
+            row = Row(f"{variant} page={page}", f"{nl}L x {kvs}kv, quota {'2xSMs (direct)' if direct else d2d_quota}",
+                      2 * payload)
+            row.us["sgl_kernel"] = timed(d2d, payload)
+            d2d_rows.append(row)
+            print(format_table([row], copy_gbps, baselines=()).splitlines()[-1], flush=True)
+            if host is None:
+                continue
+            us = timed(host, payload)
+            base = memcpy_us(direction, payload)
+            r = {"variant": variant, "page": page, "direction": direction, "bytes": payload,
+                 "block_quota": "2xSMs (direct)" if direct else HOST_QUOTA, "us": us,
+                 "gbps": payload / us / 1e3, "memcpy_us": base, "memcpy_gbps": payload / base / 1e3}
+            host_rows.append(r)
+            print(f"  host {direction}: {r['gbps']:.1f} GB/s vs memcpy {r['memcpy_gbps']:.1f} GB/s", flush=True)
+
+    host_table = ["| op | direction | MB | block_quota | us | GB/s | cudaMemcpyAsync us | GB/s | ratio |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+    for r in host_rows:
+        host_table.append(
+            f"| {r['variant']} page={r['page']} | {r['direction']} | {r['bytes'] / 2**20:.0f} | {r['block_quota']} | "
+            f"{r['us']:.1f} | {r['gbps']:.1f} | {r['memcpy_us']:.1f} | {r['memcpy_gbps']:.1f} | "
+            f"{r['gbps'] / r['memcpy_gbps']:.2f} |")
+    header = (f"Device: {name} ({sms} SMs), torch {torch.__version__}. Copy bandwidth measured in this run: "
+              f"{copy_gbps:.0f} GB/s (read + written). {TOKENS} tokens, item {ITEM} bytes, {layers} layers for "
+              f"all-layer variants.\n\n")
+    d2d_md = ("## device -> device (GB/s = bytes read + written; block_quota "
+              f"{d2d_quota} x {d2d_warps} warps, direct variants: two blocks of 16 warps per SM)\n\n"
+              + format_table(d2d_rows, copy_gbps, baselines=()))
+    host_md = ("## pinned host <-> device (GB/s = payload; block_quota <= 4 x 32 warps; direct variants take no "
+               "quota) vs cudaMemcpyAsync of the same bytes\n\n" + "\n".join(host_table))
+    text = header + d2d_md + "\n\n" + host_md + "\n"
+    with open(os.path.join(args.out, "kvcacheio.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(args.out, "kvcacheio.json"), "w") as f:
+        json.dump({"copy_gbps": copy_gbps, "layers": layers, "d2d": [r.__dict__ for r in d2d_rows],
+                   "host": host_rows}, f, indent=1)
+    plot(d2d_rows, copy_gbps, os.path.join(args.out, "kvcacheio.png"), "sgl_kernel kvcacheio (device -> device)",
+         ["sgl_kernel"])
+    print()
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

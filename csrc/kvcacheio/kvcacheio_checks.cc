@@ -1,0 +1,316 @@
+// Argument checks for the kvcacheio family, shared by both backends. Pools are
+// raw byte buffers addressed by the layout formulas of transfer.h, so every
+// pool tensor must be contiguous; its byte size bounds the indices (CPU).
+#include <algorithm>
+#include <limits>
+
+#include "common/torch_utils.h"
+#include "kvcacheio/kvcacheio.h"
+
+namespace sgl_kernel {
+namespace {
+
+constexpr int64_t kUnknown = -1;
+
+int64_t nbytes_of(const at::Tensor& t) { return t.numel() * static_cast<int64_t>(t.element_size()); }
+
+int64_t min_capacity(int64_t a, int64_t b) {
+  if (a == kUnknown) return b;
+  if (b == kUnknown) return a;
+  return std::min(a, b);
+}
+
+void check_pool(const at::Tensor& t, const std::string& name) {
+  TORCH_CHECK_VALUE(t.is_contiguous(), name, " must be contiguous (it is addressed as raw bytes), got shape ",
+                    t.sizes(), " and strides ", t.strides());
+  TORCH_CHECK_VALUE(t.dim() >= 1, name, " must have at least 1 dim, got a scalar");
+}
+
+// Bytes of one dim-0 row of a pool tensor.
+int64_t row_bytes(const at::Tensor& t) {
+  return t.size(0) == 0 ? 0 : nbytes_of(t) / t.size(0);
+}
+
+void check_indices(const at::Tensor& src_indices, const at::Tensor& dst_indices) {
+  TORCH_CHECK_TYPE(src_indices.scalar_type() == at::kLong, "src_indices must have dtype int64, got ",
+                   src_indices.scalar_type());
+  TORCH_CHECK_TYPE(dst_indices.scalar_type() == at::kLong, "dst_indices must have dtype int64, got ",
+                   dst_indices.scalar_type());
+  check_dim(src_indices, "src_indices", 1);
+  check_dim(dst_indices, "dst_indices", 1);
+  TORCH_CHECK_VALUE(dst_indices.numel() == src_indices.numel(), "dst_indices must have the length of src_indices (",
+                    src_indices.numel(), "), got ", dst_indices.numel());
+  TORCH_CHECK_VALUE(src_indices.is_contiguous(), "src_indices must be contiguous, got strides ",
+                    src_indices.strides());
+  TORCH_CHECK_VALUE(dst_indices.is_contiguous(), "dst_indices must be contiguous, got strides ",
+                    dst_indices.strides());
+}
+
+void check_launch_shape(int64_t item_size, int64_t block_quota, int64_t num_warps_per_block) {
+  TORCH_CHECK_VALUE(item_size > 0 && item_size < (int64_t{1} << 31), "item_size must be in [1, 2^31), got ",
+                    item_size);
+  TORCH_CHECK_VALUE(block_quota >= 1, "block_quota must be at least 1, got ", block_quota);
+  TORCH_CHECK_VALUE(num_warps_per_block >= 1 && num_warps_per_block <= 32,
+                    "num_warps_per_block must be in [1, 32], got ", num_warps_per_block);
+}
+
+// Fills `s` from `a` and returns the number of tokens every pool of the side
+// can hold for layers [layer_id, layer_id + num_layers).
+int64_t fill_side(KVSide& s, const KVSideArgs& a, int64_t item_size, int64_t num_layers, int64_t num_kv,
+                  const char* prefix) {
+  s.layout = a.layout;
+  s.layout_dim = a.layout_dim;
+  s.layer_offset = a.layer_id;
+  s.page_size = a.page_size;
+  if (a.layout != KVLayout::kLayerFirst) {
+    TORCH_CHECK_VALUE(a.layer_id >= 0, "layer_id must be non-negative, got ", a.layer_id);
+    TORCH_CHECK_VALUE(a.layout_dim > 0, prefix, "_layout_dim must be positive, got ", a.layout_dim);
+    TORCH_CHECK_VALUE((a.layer_id + num_layers) * item_size <= a.layout_dim, "item_size (", item_size, ") times ",
+                      a.layer_id + num_layers, " layers exceeds ", prefix, "_layout_dim (", a.layout_dim,
+                      "): a token's layers must fit in its row");
+  }
+  if (a.layout == KVLayout::kPageHead) {
+    TORCH_CHECK_VALUE(a.page_size >= 1, "page_size must be positive, got ", a.page_size);
+    TORCH_CHECK_VALUE(a.head_num >= 1, "head_num must be positive, got ", a.head_num);
+    TORCH_CHECK_VALUE(item_size % a.head_num == 0, "item_size (", item_size, ") must be a multiple of head_num (",
+                      a.head_num, ")");
+  }
+  int64_t capacity = kUnknown;
+  for (int64_t kv = 0; kv < num_kv; ++kv) {
+    const at::Tensor& t = a.pools[kv];
+    const std::string& name = a.names[kv];
+    if (a.addresses) {
+      TORCH_CHECK_TYPE(t.scalar_type() == at::kLong, name, " must have dtype int64 (per-layer buffer addresses), got ",
+                       t.scalar_type());
+      TORCH_CHECK_VALUE(t.dim() == 1 && t.numel() == num_layers, name, " must have shape [", num_layers,
+                        "] (num_layers), got ", t.sizes());
+      TORCH_CHECK_VALUE(t.is_contiguous(), name, " must be contiguous, got strides ", t.strides());
+      s.layer_ptrs[kv] = t.data_ptr<int64_t>();
+      continue;  // the buffers behind the addresses cannot be bounds-checked
+    }
+    check_pool(t, name);
+    s.base[kv] = t.data_ptr();
+    const int64_t bytes = nbytes_of(t);
+    int64_t cap = 0;
+    switch (a.layout) {
+      case KVLayout::kLayerFirst:
+        if (t.dim() >= 2) {
+          TORCH_CHECK_VALUE(row_bytes(t) == item_size, "item_size (", item_size, ") must equal the bytes of one row of ",
+                            name, " (", row_bytes(t), ", shape ", t.sizes(), ", ", t.scalar_type(), ")");
+        }
+        cap = bytes / item_size;
+        break;
+      case KVLayout::kPageFirst: {
+        const int64_t reach = (a.layer_id + num_layers) * item_size;  // bytes of the last token's row used
+        cap = bytes < reach ? 0 : (bytes - reach) / a.layout_dim + 1;
+        break;
+      }
+      case KVLayout::kPageHead: {
+        const int64_t reach = (a.layer_id + num_layers) * a.page_size * item_size;
+        const int64_t page_bytes = a.page_size * a.layout_dim;
+        cap = bytes < reach ? 0 : ((bytes - reach) / page_bytes + 1) * a.page_size;
+        break;
+      }
+    }
+    capacity = min_capacity(capacity, cap);
+  }
+  return capacity;
+}
+
+KVTransferJob job_with_indices(const at::Tensor& src_indices, const at::Tensor& dst_indices) {
+  KVTransferJob job;
+  job.src_indices = src_indices;
+  job.dst_indices = dst_indices;
+  job.tensors.emplace_back("src_indices", src_indices);
+  job.tensors.emplace_back("dst_indices", dst_indices);
+  return job;
+}
+
+KVTransferParams base_params(const at::Tensor& src_indices, const at::Tensor& dst_indices, int64_t item_size) {
+  KVTransferParams p{};
+  p.src_indices = src_indices.data_ptr<int64_t>();
+  p.dst_indices = dst_indices.data_ptr<int64_t>();
+  p.num_indices = src_indices.numel();
+  p.item_size = item_size;
+  p.head_num = 1;
+  p.index_run = 1;
+  p.block_quota = 1;
+  p.warps_per_block = 8;
+  return p;
+}
+
+void check_page_size(int64_t page_size, int64_t n) {
+  TORCH_CHECK_VALUE(page_size >= 1, "page_size must be positive, got ", page_size);
+  TORCH_CHECK_VALUE(n % page_size == 0, "src_indices length (", n, ") must be a multiple of page_size (", page_size,
+                    ")");
+}
+
+std::string item_name(const char* list, size_t i) { return std::string(list) + "[" + std::to_string(i) + "]"; }
+
+}  // namespace
+
+KVTransferJob make_kv_transfer_job(const KVSideArgs& src, const KVSideArgs& dst, const at::Tensor& src_indices,
+                                   const at::Tensor& dst_indices, int64_t item_size, int64_t num_layers,
+                                   int64_t block_quota, int64_t num_warps_per_block) {
+  check_indices(src_indices, dst_indices);
+  check_launch_shape(item_size, block_quota, num_warps_per_block);
+  TORCH_CHECK_VALUE(num_layers >= 1, "num_layers must be positive, got ", num_layers);
+  const int64_t num_kv = static_cast<int64_t>(src.pools.size());
+  KVTransferJob job = job_with_indices(src_indices, dst_indices);
+  KVLaunch l;
+  l.p = base_params(src_indices, dst_indices, item_size);
+  l.p.num_layers = num_layers;
+  l.p.num_kv = num_kv;
+  l.p.block_quota = block_quota;
+  l.p.warps_per_block = static_cast<int32_t>(num_warps_per_block);
+  // Head pieces only exist on a ph side; the other side splits its items the
+  // same way, which is harmless since its pieces are contiguous.
+  if (src.layout == KVLayout::kPageHead) l.p.head_num = src.head_num;
+  if (dst.layout == KVLayout::kPageHead) l.p.head_num = dst.head_num;
+  l.src_capacity = fill_side(l.p.src, src, item_size, num_layers, num_kv, "src");
+  l.dst_capacity = fill_side(l.p.dst, dst, item_size, num_layers, num_kv, "dst");
+  for (int64_t kv = 0; kv < num_kv; ++kv) {
+    job.tensors.emplace_back(src.names[kv], src.pools[kv]);
+    job.tensors.emplace_back(dst.names[kv], dst.pools[kv]);
+  }
+  job.launches.push_back(l);
+  return job;
+}
+
+KVTransferJob make_kv_direct_job(const std::vector<at::Tensor>& src_layers, const std::vector<at::Tensor>& dst_layers,
+                                 const at::Tensor& src_indices, const at::Tensor& dst_indices, int64_t page_size) {
+  check_indices(src_indices, dst_indices);
+  check_page_size(page_size, src_indices.numel());
+  TORCH_CHECK_VALUE(dst_layers.size() == src_layers.size(), "dst_layers must have as many tensors as src_layers (",
+                    src_layers.size(), "), got ", dst_layers.size());
+  KVTransferJob job = job_with_indices(src_indices, dst_indices);
+  job.fill_gpu = true;
+  // Consecutive pools with the same row size share a launch, up to the
+  // inline table's capacity.
+  KVLaunch cur;
+  int64_t count = 0;
+  auto flush = [&]() {
+    if (count == 0) return;
+    cur.p.num_layers = count;
+    job.launches.push_back(cur);
+    count = 0;
+  };
+  for (size_t i = 0; i < src_layers.size(); ++i) {
+    const std::string sn = item_name("src_layers", i), dn = item_name("dst_layers", i);
+    const at::Tensor &s = src_layers[i], &d = dst_layers[i];
+    check_pool(s, sn);
+    check_pool(d, dn);
+    const int64_t item = row_bytes(s);
+    TORCH_CHECK_VALUE(row_bytes(d) == item, dn, " must have rows of ", item, " bytes (as ", sn, "), got ", row_bytes(d),
+                      " (shape ", d.sizes(), ", ", d.scalar_type(), ")");
+    job.tensors.emplace_back(sn, s);
+    job.tensors.emplace_back(dn, d);
+    if (item == 0) continue;  // empty pools: nothing can be copied
+    if (count > 0 && (cur.p.item_size != item || count == kKVInlineTable)) flush();
+    if (count == 0) {
+      cur = KVLaunch{};
+      cur.p = base_params(src_indices, dst_indices, item);
+      cur.p.num_kv = 1;
+      cur.p.index_run = page_size;
+      cur.p.src.layout = cur.p.dst.layout = KVLayout::kLayerFirst;
+      cur.p.src.inline_table = cur.p.dst.inline_table = true;
+    }
+    cur.table.src[count] = reinterpret_cast<int64_t>(s.data_ptr());
+    cur.table.dst[count] = reinterpret_cast<int64_t>(d.data_ptr());
+    cur.src_capacity = min_capacity(cur.src_capacity, s.size(0));
+    cur.dst_capacity = min_capacity(cur.dst_capacity, d.size(0));
+    ++count;
+  }
+  flush();
+  return job;
+}
+
+KVTransferJob make_kv_direct_pf_job(const std::vector<at::Tensor>& src, const std::vector<at::Tensor>& dst,
+                                    const at::Tensor& src_indices, const at::Tensor& dst_indices, int64_t layer_id,
+                                    int64_t page_size, bool pf_to_lf) {
+  check_indices(src_indices, dst_indices);
+  check_page_size(page_size, src_indices.numel());
+  const std::vector<at::Tensor>& pf = pf_to_lf ? src : dst;
+  const std::vector<at::Tensor>& lf = pf_to_lf ? dst : src;
+  const char* pf_list = pf_to_lf ? "src_ptrs" : "dst_ptrs";
+  const char* lf_list = pf_to_lf ? "dst_ptrs" : "src_ptrs";
+  const int64_t num_kv = static_cast<int64_t>(pf.size());
+  TORCH_CHECK_VALUE(num_kv == 1 || num_kv == 2, pf_list, " must hold 2 page-first pools (K, V) or 1 (MLA), got ",
+                    num_kv);
+  TORCH_CHECK_VALUE(lf.size() % pf.size() == 0 && !lf.empty(), lf_list, " must hold a multiple of ", num_kv,
+                    " layer pools (as many per layer as ", pf_list, " has pools), got ", lf.size());
+  // pf_to_lf moves one layer (layer_id); lf_to_pf moves layers [0, L).
+  const int64_t num_layers = static_cast<int64_t>(lf.size()) / num_kv;
+  TORCH_CHECK_VALUE(!pf_to_lf || num_layers == 1, lf_list, " must hold one layer pool per pool of ", pf_list, " (",
+                    num_kv, "), got ", lf.size());
+  KVTransferJob job = job_with_indices(src_indices, dst_indices);
+  job.fill_gpu = true;
+
+  int64_t item = -1, pf_layers = 0, pf_capacity = kUnknown;
+  void* pf_base[2] = {nullptr, nullptr};
+  for (int64_t kv = 0; kv < num_kv; ++kv) {
+    const at::Tensor& t = pf[kv];
+    const std::string name = item_name(pf_list, kv);
+    check_pool(t, name);
+    TORCH_CHECK_VALUE(t.dim() >= 2, name, " must be a page-first pool [pool_size, layers, ...], got shape ", t.sizes());
+    const int64_t it = t.size(0) * t.size(1) == 0 ? 0 : nbytes_of(t) / (t.size(0) * t.size(1));
+    TORCH_CHECK_VALUE(item < 0 || it == item, name, " must have items of ", item, " bytes (as ", pf_list,
+                      "[0]), got ", it);
+    TORCH_CHECK_VALUE(kv == 0 || t.size(1) == pf_layers, name, " must have ", pf_layers, " layers (as ", pf_list,
+                      "[0]), got ", t.size(1));
+    item = it;
+    pf_layers = t.size(1);
+    pf_base[kv] = t.data_ptr();
+    pf_capacity = min_capacity(pf_capacity, t.size(0));
+    job.tensors.emplace_back(name, t);
+  }
+  const int64_t first_layer = pf_to_lf ? layer_id : 0;
+  TORCH_CHECK_VALUE(first_layer >= 0 && first_layer + num_layers <= pf_layers, pf_to_lf ? "layer_id" : lf_list,
+                    pf_to_lf ? " must be in [0, layers of the page-first pool)" : " holds more layers than the "
+                                                                                  "page-first pools",
+                    " (", pf_layers, "), got ", pf_to_lf ? layer_id : num_layers);
+  int64_t lf_capacity = kUnknown;
+  for (size_t i = 0; i < lf.size(); ++i) {
+    const std::string name = item_name(lf_list, i);
+    check_pool(lf[i], name);
+    TORCH_CHECK_VALUE(row_bytes(lf[i]) == item, name, " must have rows of ", item,
+                      " bytes (an item of the page-first pool), got ", row_bytes(lf[i]), " (shape ", lf[i].sizes(),
+                      ", ", lf[i].scalar_type(), ")");
+    lf_capacity = min_capacity(lf_capacity, lf[i].size(0));
+    job.tensors.emplace_back(name, lf[i]);
+  }
+  if (item == 0) return job;
+
+  // Layers per launch: the lf side's per-layer bases travel inline.
+  const int64_t chunk = pf_to_lf ? 1 : kKVInlineTable / num_kv;
+  for (int64_t l0 = 0; l0 < num_layers; l0 += chunk) {
+    const int64_t count = std::min(chunk, num_layers - l0);
+    KVLaunch launch;
+    launch.p = base_params(src_indices, dst_indices, item);
+    launch.p.num_kv = num_kv;
+    launch.p.num_layers = count;
+    launch.p.index_run = page_size;
+    KVSide& pf_side = pf_to_lf ? launch.p.src : launch.p.dst;
+    KVSide& lf_side = pf_to_lf ? launch.p.dst : launch.p.src;
+    pf_side.layout = KVLayout::kPageFirst;
+    pf_side.base[0] = pf_base[0];
+    pf_side.base[1] = pf_base[1];
+    pf_side.layout_dim = pf_layers * item;
+    pf_side.layer_offset = first_layer + l0;
+    lf_side.layout = KVLayout::kLayerFirst;
+    if (pf_to_lf) {
+      for (int64_t kv = 0; kv < num_kv; ++kv) lf_side.base[kv] = lf[kv].data_ptr();
+    } else {
+      lf_side.inline_table = true;
+      for (int64_t kv = 0; kv < num_kv; ++kv)
+        for (int64_t l = 0; l < count; ++l)
+          launch.table.src[kv * count + l] = reinterpret_cast<int64_t>(lf[kv * num_layers + l0 + l].data_ptr());
+    }
+    launch.src_capacity = pf_to_lf ? pf_capacity : lf_capacity;
+    launch.dst_capacity = pf_to_lf ? lf_capacity : pf_capacity;
+    job.launches.push_back(launch);
+  }
+  return job;
+}
+
+}  // namespace sgl_kernel

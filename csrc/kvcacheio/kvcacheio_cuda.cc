@@ -1,0 +1,51 @@
+// CUDA backend of the kvcacheio family: device and pinned-memory checks,
+// device guard, current stream, launch. No host sync and no allocation, so
+// the transfers can be captured in CUDA graphs.
+#include <optional>
+
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+
+#include "common/cuda_utils.h"
+#include "common/torch_utils.h"
+#include "kvcacheio/kvcacheio.h"
+#include "sgl_kernel/common/check.h"
+
+namespace sgl_kernel {
+
+void kv_transfer_cuda(KVTransferJob& job) {
+  std::optional<at::Device> device;
+  for (const auto& [name, t] : job.tensors) {
+    if (!t.is_cuda()) continue;
+    if (!device) {
+      device = t.device();
+    } else {
+      TORCH_CHECK(t.device() == *device, name, " must be on ", *device, " (the device of the other CUDA tensors), got ",
+                  t.device());
+    }
+  }
+  TORCH_CHECK(device.has_value(), "kvcacheio: the CUDA backend needs at least one CUDA tensor");
+  for (const auto& [name, t] : job.tensors) {
+    if (t.is_cuda() || t.numel() == 0) continue;
+    TORCH_CHECK(t.is_cpu(), name, " must be a CUDA tensor or a pinned CPU tensor, got device ", t.device());
+    // The kernel reads and writes host memory directly; only page-locked
+    // memory is mapped into the device's address space.
+    TORCH_CHECK(t.is_pinned(), name,
+                " is a CPU tensor in pageable memory; with CUDA tensors in the same call it must be pinned "
+                "(pin_memory=True) so the kernel can reach it");
+  }
+  const c10::cuda::CUDAGuard guard(*device);
+  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  const bool pdl = pdl_supported(device->index());
+  for (KVLaunch& launch : job.launches) {
+    launch.p.pdl = pdl;
+    if (job.fill_gpu) {
+      launch.p.block_quota = 2 * static_cast<int64_t>(num_sms());
+      launch.p.warps_per_block = 16;
+    }
+    const cudaError_t err = launch_kv_transfer(launch.p, &launch.table, stream);
+    TORCH_CHECK(err == cudaSuccess, "kv transfer launch failed: ", cudaGetErrorString(err));
+  }
+}
+
+}  // namespace sgl_kernel

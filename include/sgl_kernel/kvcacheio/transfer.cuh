@@ -1,0 +1,172 @@
+// KV-cache transfer kernel. A warp moves one item (head-split: all its head
+// pieces together) with the widest access that the two addresses and the
+// piece size allow; warps stride over the items, so any grid size is
+// correct and the caller's block_quota alone sets how much of the GPU the
+// copy takes. The width is chosen per piece at run time because per-layer
+// bases may sit in a device array that the host cannot read.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "sgl_kernel/common/check.h"
+#include "sgl_kernel/common/launch.cuh"
+#include "sgl_kernel/common/math.cuh"
+#include "sgl_kernel/kvcacheio/transfer.h"
+
+namespace sgl_kernel {
+namespace kvio_detail {
+
+struct NoTable {};
+
+template <int kBytes>
+struct Word;
+template <>
+struct Word<16> { using type = uint4; };
+template <>
+struct Word<8> { using type = uint2; };
+template <>
+struct Word<4> { using type = uint32_t; };
+template <>
+struct Word<2> { using type = uint16_t; };
+template <>
+struct Word<1> { using type = uint8_t; };
+
+// Over PCIe a load takes microseconds: each lane issues kUnroll loads before
+// its first store so a few warps keep enough bytes in flight (2: a 1024-byte
+// item is one pass of the warp, and more spills at the 1024-thread bound).
+constexpr int kUnroll = 2;
+
+// One item as `pieces` runs of `piece` bytes, run c at src + c * src_stride
+// and dst + c * dst_stride. The runs are walked as one index space so the
+// loads of all pieces (ph: all heads) are in flight together.
+template <int kBytes>
+SGL_DEVICE void warp_copy(char* dst, const char* src, int64_t piece, int64_t pieces, int64_t dst_stride,
+                          int64_t src_stride, int lane) {
+  using W = typename Word<kBytes>::type;
+  // 32-bit index math: an item is far below 2^31 bytes (the launcher checks).
+  const int per_piece = static_cast<int>(piece / kBytes);
+  const int n = per_piece * static_cast<int>(pieces);
+  for (int base = 0; base < n; base += 32 * kUnroll) {
+    W r[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int e = base + lane + 32 * u;
+      if (e < n) {
+        const int c = pieces == 1 ? 0 : e / per_piece;
+        const int k = e - c * per_piece;
+        r[u] = *reinterpret_cast<const W*>(src + c * src_stride + static_cast<int64_t>(k) * kBytes);
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int e = base + lane + 32 * u;
+      if (e < n) {
+        const int c = pieces == 1 ? 0 : e / per_piece;
+        const int k = e - c * per_piece;
+        *reinterpret_cast<W*>(dst + c * dst_stride + static_cast<int64_t>(k) * kBytes) = r[u];
+      }
+    }
+  }
+}
+
+SGL_DEVICE void warp_copy_any(char* dst, const char* src, int64_t piece, int64_t pieces, int64_t dst_stride,
+                              int64_t src_stride, int lane) {
+  const uint64_t a = reinterpret_cast<uint64_t>(dst) | reinterpret_cast<uint64_t>(src) |
+                     static_cast<uint64_t>(piece) | static_cast<uint64_t>(pieces > 1 ? dst_stride | src_stride : 0);
+  if (a % 16 == 0) {
+    warp_copy<16>(dst, src, piece, pieces, dst_stride, src_stride, lane);
+  } else if (a % 8 == 0) {
+    warp_copy<8>(dst, src, piece, pieces, dst_stride, src_stride, lane);
+  } else if (a % 4 == 0) {
+    warp_copy<4>(dst, src, piece, pieces, dst_stride, src_stride, lane);
+  } else if (a % 2 == 0) {
+    warp_copy<2>(dst, src, piece, pieces, dst_stride, src_stride, lane);
+  } else {
+    warp_copy<1>(dst, src, piece, pieces, dst_stride, src_stride, lane);
+  }
+}
+
+// Bytes between consecutive head pieces of an item: contiguous except in ph.
+SGL_DEVICE int64_t piece_stride(const KVSide& s, int64_t piece) {
+  return s.layout == KVLayout::kPageHead ? s.page_size * piece : piece;
+}
+
+// Address of piece `c` of item (token, layer) of one side; the layout
+// formulas are spelled out in transfer.h.
+template <class Table>
+SGL_DEVICE char* piece_addr(const KVSide& s, const int64_t* table, int64_t kv, int64_t layer, int64_t token,
+                            int64_t c, const KVTransferParams& p) {
+  const int64_t piece = p.item_size / p.head_num;
+  switch (s.layout) {
+    case KVLayout::kLayerFirst: {
+      char* base;
+      if constexpr (!std::is_same_v<Table, NoTable>) {
+        if (s.inline_table) {
+          base = reinterpret_cast<char*>(table[kv * p.num_layers + layer]);
+          return base + token * p.item_size + c * piece;
+        }
+      }
+      base = s.layer_ptrs[kv] ? reinterpret_cast<char*>(s.layer_ptrs[kv][layer]) : static_cast<char*>(s.base[kv]);
+      return base + token * p.item_size + c * piece;
+    }
+    case KVLayout::kPageFirst:
+      return static_cast<char*>(s.base[kv]) + token * s.layout_dim + (s.layer_offset + layer) * p.item_size +
+             c * piece;
+    default: {
+      const int64_t ps = s.page_size;
+      const int64_t page = token / ps;
+      return static_cast<char*>(s.base[kv]) + page * ps * s.layout_dim + (s.layer_offset + layer) * ps * p.item_size +
+             c * ps * piece + (token - page * ps) * piece;
+    }
+  }
+}
+
+// Up to 32 warps per block: registers capped for 1024 threads.
+template <class Table>
+__global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParams p, const Table t) {
+  pdl_wait();  // indices and sources may come from the previous kernel
+  const int lane = threadIdx.x & 31;
+  const int64_t warp = static_cast<int64_t>(blockIdx.x) * p.warps_per_block + (threadIdx.x >> 5);
+  const int64_t num_warps = static_cast<int64_t>(gridDim.x) * p.warps_per_block;
+  const int64_t items = p.num_kv * p.num_layers * p.num_indices;
+  const int64_t piece = p.item_size / p.head_num;
+  const int64_t* src_table = nullptr;
+  const int64_t* dst_table = nullptr;
+  if constexpr (!std::is_same_v<Table, NoTable>) {
+    src_table = t.src;
+    dst_table = t.dst;
+  }
+  for (int64_t w = warp; w < items; w += num_warps) {
+    const int64_t j = w % p.num_indices;
+    const int64_t rest = w / p.num_indices;
+    const int64_t layer = rest % p.num_layers;
+    const int64_t kv = rest / p.num_layers;
+    const int64_t in_run = j % p.index_run;
+    const int64_t src_tok = p.src_indices[j - in_run] + in_run;
+    const int64_t dst_tok = p.dst_indices[j - in_run] + in_run;
+    const char* s = piece_addr<Table>(p.src, src_table, kv, layer, src_tok, 0, p);
+    char* d = piece_addr<Table>(p.dst, dst_table, kv, layer, dst_tok, 0, p);
+    warp_copy_any(d, s, piece, p.head_num, piece_stride(p.dst, piece), piece_stride(p.src, piece), lane);
+  }
+}
+
+inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTable* table, cudaStream_t stream) {
+  const int64_t items = p.num_kv * p.num_layers * p.num_indices;
+  if (items <= 0) return cudaSuccess;
+  if (p.warps_per_block < 1 || p.warps_per_block > 32 || p.block_quota < 1 || p.head_num < 1 ||
+      p.index_run < 1 || p.item_size % p.head_num != 0 || p.item_size >= (int64_t{1} << 31))
+    return cudaErrorInvalidValue;
+  const bool needs_table = p.src.inline_table || p.dst.inline_table;
+  if (needs_table && table == nullptr) return cudaErrorInvalidValue;
+  int64_t blocks = div_up<int64_t>(items, p.warps_per_block);
+  if (blocks > p.block_quota) blocks = p.block_quota;
+  if (blocks > (int64_t{1} << 30)) blocks = int64_t{1} << 30;
+  const dim3 grid(static_cast<unsigned>(blocks));
+  const dim3 block(static_cast<unsigned>(32 * p.warps_per_block));
+  if (needs_table) return launch_kernel(kv_transfer_kernel<KVInlineTable>, grid, block, 0, stream, p.pdl, p, *table);
+  return launch_kernel(kv_transfer_kernel<NoTable>, grid, block, 0, stream, p.pdl, p, NoTable{});
+}
+
+}  // namespace kvio_detail
+}  // namespace sgl_kernel

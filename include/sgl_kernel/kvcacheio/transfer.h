@@ -1,0 +1,76 @@
+// KV-cache transfers: byte copies of items (one token's slot of one layer)
+// selected by index lists, between pools in device memory or pinned host
+// memory (read and written by the kernel through unified addressing).
+// Host-side declarations only; the kernel lives in transfer.cuh.
+#pragma once
+
+#include <cstdint>
+#if __has_include(<cuda_runtime_api.h>)
+#include <cuda_runtime_api.h>
+#endif
+
+namespace sgl_kernel {
+
+// Where item (token i, layer l) of a pool lives, in bytes from the layer's or
+// the pool's base:
+//   kLayerFirst  one buffer per layer:     i * item_size
+//   kPageFirst   one buffer, tokens major:  i * layout_dim + l * item_size
+//   kPageHead    one buffer [pages, layers, heads, page_size, head_item]:
+//                (i / P) * P * layout_dim + l * P * item_size
+//                + h * P * head_item + (i % P) * head_item    (P = page_size)
+// layout_dim is the bytes of one token across all layers of the pool. In the
+// head-split layout an item is head_num pieces of head_item bytes, one per
+// head; elsewhere the pieces are contiguous, so the item is too.
+enum class KVLayout : int32_t { kLayerFirst = 0, kPageFirst = 1, kPageHead = 2 };
+
+// Per-launch cap of per-layer buffer addresses carried inline in the launch
+// parameters (the list-of-tensors variants): K and V of 32 layers each side.
+constexpr int kKVInlineTable = 64;
+
+struct KVSide {
+  KVLayout layout;
+  // Base of K (0) and V (1); V is unused when num_kv == 1 (MLA). For
+  // layer-first sides of all-layer transfers the per-layer bases come from
+  // layer_ptrs (a device-readable int64 array of addresses, [num_layers]) or
+  // from the inline table, and base is unused.
+  void* base[2];
+  const int64_t* layer_ptrs[2];
+  bool inline_table;     // per-layer bases from KVInlineTable (index kv * num_layers + l)
+  int64_t layout_dim;    // pf / ph: bytes per token across all layers of the pool
+  int64_t layer_offset;  // pf / ph: layer of the pool that launch layer 0 maps to
+  int64_t page_size;     // ph only
+};
+
+struct KVInlineTable {
+  int64_t src[kKVInlineTable];
+  int64_t dst[kKVInlineTable];
+};
+
+struct KVTransferParams {
+  KVSide src, dst;
+  const int64_t* src_indices;  // [num_indices] token indices, device-readable
+  const int64_t* dst_indices;  // [num_indices]
+  int64_t num_indices;
+  int64_t num_layers;  // layers moved by this launch
+  int64_t num_kv;      // 2 (K and V) or 1 (MLA latent, or lists of pools)
+  int64_t item_size;   // bytes per item
+  int64_t head_num;    // pieces per item: the heads when a side is ph, else 1
+  // Direct variants copy pages: entry j moves token indices[j - j % run] +
+  // j % run, so only the first index of each run of `index_run` entries is
+  // read. 1 for the index-per-token variants.
+  int64_t index_run;
+  int64_t block_quota;    // thread blocks of the whole launch
+  int32_t warps_per_block;
+  bool pdl;
+};
+
+#if __has_include(<cuda_runtime_api.h>)
+// One warp moves one item at a time; warps stride over all
+// num_kv * num_layers * num_indices items. The grid is min(block_quota,
+// blocks needed) blocks, so the copy never occupies more than block_quota
+// SMs. `table` is read only by sides with inline_table set (may be null
+// otherwise). Returns the launch error, if any.
+cudaError_t launch_kv_transfer(const KVTransferParams& p, const KVInlineTable* table, cudaStream_t stream);
+#endif
+
+}  // namespace sgl_kernel
