@@ -28,6 +28,13 @@
 // (which is also why the loads of all units are written before any store: the
 // compiler could not hoist them above the stores by itself).
 //
+// Registers (sm_90a, ptxas): the bf16 neox path with an fp32 cache takes ~118
+// per thread (2 units x (2 x 16 B of q/k + 16 fp32 cos/sin) live at once), so
+// 512 threads stay resident per SM: ~32 KB of q/k reads in flight per SM,
+// several times what the DRAM latency-bandwidth product asks for. A variant
+// capped at 64-80 registers spilled; sharing one cos/sin load across several
+// heads' units of the same frequencies would cut the count (not done yet).
+//
 // The fp32 products and sums use the _rn intrinsics so no multiply-add is
 // contracted: the results match the CPU backend bit for bit.
 #pragma once
