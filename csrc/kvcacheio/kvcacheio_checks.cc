@@ -80,12 +80,13 @@ int64_t fill_side(KVSide& s, const KVSideArgs& a, int64_t item_size, int64_t num
     const at::Tensor& t = a.pools[kv];
     const std::string& name = a.names[kv];
     if (a.addresses) {
-      TORCH_CHECK_TYPE(t.scalar_type() == at::kLong, name, " must have dtype int64 (per-layer buffer addresses), got ",
-                       t.scalar_type());
+      // SGLang builds these with dtype=torch.uint64; int64 holds the same bits.
+      TORCH_CHECK_TYPE(t.scalar_type() == at::kLong || t.scalar_type() == at::kUInt64, name,
+                       " must have dtype int64 or uint64 (per-layer buffer addresses), got ", t.scalar_type());
       TORCH_CHECK_VALUE(t.dim() == 1 && t.numel() == num_layers, name, " must have shape [", num_layers,
                         "] (num_layers), got ", t.sizes());
       TORCH_CHECK_VALUE(t.is_contiguous(), name, " must be contiguous, got strides ", t.strides());
-      s.layer_ptrs[kv] = t.data_ptr<int64_t>();
+      s.layer_ptrs[kv] = static_cast<const int64_t*>(t.data_ptr());
       continue;  // the buffers behind the addresses cannot be bounds-checked
     }
     check_pool(t, name);

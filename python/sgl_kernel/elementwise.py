@@ -32,11 +32,10 @@ def rmsnorm(
     enable_pdl: programmatic dependent launch; ``None`` = on for sm_90+.
     Returns ``out``.
     """
+    rows = rows_view(input, "input")  # checked first: a bad input is named as such
     if out is None:
-        out = torch.empty_like(input)
-    _ops.rmsnorm(
-        rows_view(out, "out"), rows_view(input, "input"), weight, eps, resolve_pdl(enable_pdl, input.device)
-    )
+        out = torch.empty(input.shape, dtype=input.dtype, device=input.device)
+    _ops.rmsnorm(rows_view(out, "out"), rows, weight, eps, resolve_pdl(enable_pdl, input.device))
     return out
 
 
@@ -48,11 +47,10 @@ def gemma_rmsnorm(
     enable_pdl: Optional[bool] = None,
 ) -> torch.Tensor:
     """As :func:`rmsnorm`, scaling by ``(weight + 1)`` (Gemma's convention)."""
+    rows = rows_view(input, "input")  # checked first: a bad input is named as such
     if out is None:
-        out = torch.empty_like(input)
-    _ops.gemma_rmsnorm(
-        rows_view(out, "out"), rows_view(input, "input"), weight, eps, resolve_pdl(enable_pdl, input.device)
-    )
+        out = torch.empty(input.shape, dtype=input.dtype, device=input.device)
+    _ops.gemma_rmsnorm(rows_view(out, "out"), rows, weight, eps, resolve_pdl(enable_pdl, input.device))
     return out
 
 

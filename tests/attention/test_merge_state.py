@@ -122,8 +122,10 @@ def test_merge_state_strided_cpu(dtype, base2):
 def test_merge_state_in_place_cpu(base2):
     v_a, s_a, v_b, s_b = inputs(4, 8, 64, torch.bfloat16)
     expect_v, expect_s = ref_merge(v_a, s_a, v_b, s_b, base2)
-    fn_of(base2)(v_a, s_a, v_b, s_b, v_a, torch.empty_like(s_a))
+    s_out = torch.full_like(s_a, float("nan"))
+    fn_of(base2)(v_a, s_a, v_b, s_b, v_a, s_out)
     assert_close(v_a, expect_v)
+    assert_close(s_out, expect_s, dtype=torch.float32)
 
 
 def test_merge_state_empty_cpu():

@@ -277,6 +277,9 @@ def test_norm_bad_inputs(device):
     _raises(TypeError, "residual must have the dtype", sgl_kernel.fused_add_rmsnorm, x, x.float(), w)
     _raises(ValueError, "input must be 3-D", sgl_kernel.qk_rmsnorm, x, w)
     _raises(ValueError, "eps must be", sgl_kernel.rmsnorm, x, w, eps=float("nan"))
+    # a permuted 3-D input that cannot be flattened is reported as `input`, not as the implicit out
+    x3 = rand(4, 3, 64, dtype=torch.float16, device=device).transpose(0, 1)
+    _raises(ValueError, "input of shape", sgl_kernel.rmsnorm, x3, w)
     if device == "cuda":
         _raises(RuntimeError, "weight must be on the device of input", sgl_kernel.rmsnorm, x, w.cpu())
         _raises(RuntimeError, "output must be on the device", sgl_kernel.rmsnorm, x, w, out=x.cpu())

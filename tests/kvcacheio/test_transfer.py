@@ -274,6 +274,20 @@ def test_typed_pools_and_direct_mla_cpu():
     assert torch.equal(lf_[[4, 5, 14, 15]], pf[[8, 9, 0, 1], 2])
 
 
+def test_all_layer_uint64_addresses_cpu():
+    # SGLang passes the per-layer addresses as dtype=torch.uint64.
+    layers = [rand_pool(12, 64) for _ in range(3)]
+    dst = [torch.zeros_like(t) for t in layers]
+    vsrc = [rand_pool(12, 64) for _ in range(3)]
+    vdst = [torch.zeros_like(t) for t in vsrc]
+    as_u64 = lambda ts: addresses(ts, "cpu").to(torch.uint64)  # noqa: E731
+    si, di = torch.tensor([0, 11, 5]), torch.tensor([3, 4, 9])
+    sgl_kernel.transfer_kv_all_layer(as_u64(layers), as_u64(dst), as_u64(vsrc), as_u64(vdst), si, di, 64, 3)
+    for s_, d_, vs, vd in zip(layers, dst, vsrc, vdst):
+        assert torch.equal(d_[di], s_[si]) and torch.equal(vd[di], vs[si])
+        assert d_[0].sum() == 0
+
+
 def test_empty_indices_cpu():
     k = rand_pool(8, 16)
     d = k.clone()
