@@ -49,11 +49,15 @@ TEST(Launchers, EmptyProblemsLaunchNothing) {
   EXPECT_EQ(launch_rmsnorm<float>(p, nullptr), cudaErrorInvalidValue);
 }
 
-class RMSNormKernel : public ::testing::TestWithParam<std::tuple<int, int, bool>> {};
+// (rows, hidden, fused add, threads per row (0 = auto), schedule (-1 = auto))
+class RMSNormKernel : public ::testing::TestWithParam<std::tuple<int, int, bool, int, int>> {};
 
 TEST_P(RMSNormKernel, MatchesHostReference) {
   REQUIRE_GPU();
-  const auto [rows, hidden, add] = GetParam();
+  const auto [rows, hidden, add, threads_per_row, schedule] = GetParam();
+  RMSNormConfig cfg;
+  cfg.threads_per_row = threads_per_row;
+  cfg.schedule = schedule;
   const size_t n = static_cast<size_t>(rows) * hidden;
   auto x = random_vec(n, 1), r = random_vec(n, 2), w = random_vec(hidden, 3);
   DeviceBuffer<float> dx(n), dr(n), dw(hidden), dout(n);
@@ -71,7 +75,7 @@ TEST_P(RMSNormKernel, MatchesHostReference) {
   p.hidden = hidden;
   p.in_stride_outer = p.out_stride_outer = p.res_stride_outer = hidden;
   p.eps = 1e-6f;
-  ASSERT_EQ(launch_rmsnorm<float>(p, nullptr), cudaSuccess);
+  ASSERT_EQ(launch_rmsnorm<float>(p, cfg, nullptr), cudaSuccess);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   std::vector<float> out(n), res(n);
   cudaMemcpy(out.data(), add ? dx.ptr : dout.ptr, n * 4, cudaMemcpyDeviceToHost);
@@ -93,9 +97,18 @@ TEST_P(RMSNormKernel, MatchesHostReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, RMSNormKernel,
-                         ::testing::Values(std::make_tuple(1, 1, false), std::make_tuple(3, 199, false),
-                                           std::make_tuple(17, 4096, false), std::make_tuple(5, 4096, true),
-                                           std::make_tuple(2, 40000, true), std::make_tuple(64, 128, false)));
+                         ::testing::Values(std::make_tuple(1, 1, false, 0, -1), std::make_tuple(3, 199, false, 0, -1),
+                                           std::make_tuple(17, 4096, false, 0, -1),
+                                           std::make_tuple(5, 4096, true, 0, -1),
+                                           std::make_tuple(2, 40000, true, 0, -1),
+                                           std::make_tuple(64, 128, false, 0, -1)));
+
+// Every schedule and a few launch shapes, on enough rows (300 > the SM count)
+// that the grid-stride loop runs more than once per block.
+INSTANTIATE_TEST_SUITE_P(Schedules, RMSNormKernel,
+                         ::testing::Combine(::testing::Values(300), ::testing::Values(1000, 4096),
+                                            ::testing::Values(false, true), ::testing::Values(0, 64, 256),
+                                            ::testing::Values(-1, 0, 1, 2, 3)));
 
 TEST(GatedKernel, SiluMatchesHostReference) {
   REQUIRE_GPU();
