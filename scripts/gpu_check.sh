@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
 # On a GPU machine: build, C++ tests, the full pytest suite (large tensors
 # included), compute-sanitizer memcheck over the CUDA tests, and the
-# benchmarks. Logs go to LOGDIR (on the lent device: $OUT).
+# benchmarks. Logs go to LOGDIR.
 #   bash scripts/gpu_check.sh LOGDIR [bench-args...]
+# Switches: SKIP_TESTS=1, SKIP_MEMCHECK=1, SKIP_BENCH=1, BENCHES="rope elementwise"
+# (only those families' benchmarks), TAR_TO=FILE (tar LOGDIR into FILE on exit,
+# also when the run is cut short by `timeout`).
+# On the lent device (10 minutes a command, at most 8 files back): one call
+#   SKIP_BENCH=1 TAR_TO=$OUT/tests.tgz timeout 560 bash scripts/gpu_check.sh /tmp/logs
+# and one for the benchmarks
+#   SKIP_TESTS=1 SKIP_MEMCHECK=1 TAR_TO=$OUT/bench.tgz timeout 560 bash scripts/gpu_check.sh /tmp/logs
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LOG=${1:?usage: gpu_check.sh LOGDIR}
 shift || true
 mkdir -p "$LOG"
+if [ -n "${TAR_TO:-}" ]; then
+  trap 'tar czf "$TAR_TO" -C "$(dirname "$LOG")" "$(basename "$LOG")"' EXIT
+  trap 'exit 143' TERM
+fi
 export SGL_KERNEL_CUDA_ARCHS=${SGL_KERNEL_CUDA_ARCHS:-90a}
 export CMAKE_BUILD_PARALLEL_LEVEL=$(nproc)
 export PYTHONUNBUFFERED=1
@@ -24,7 +35,7 @@ run() {  # run NAME CMD...: log to $LOG/NAME.log, print the tail, remember failu
   local t0=$SECONDS
   "$@" > "$LOG/$name.log" 2>&1
   local rc=$?
-  echo "== $name: rc=$rc ($((SECONDS - t0)) s)"
+  echo "== $name: rc=$rc ($((SECONDS - t0)) s)" | tee -a "$LOG/summary.txt"
   tail -n "${TAIL:-6}" "$LOG/$name.log"
   [ $rc -eq 0 ] || status=1
   return $rc
@@ -35,20 +46,25 @@ gtest_src=""
 [ -d .carry/googletest ] && gtest_src="-DSGL_GTEST_SOURCE_DIR=$PWD/.carry/googletest"
 run ctest bash -c "cmake -S tests/cpp -B build/cpp -G Ninja $gtest_src && cmake --build build/cpp && cd build/cpp && ctest --output-on-failure"
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
-  TAIL=15 run pytest $PY -m pytest -q -rs tests
+  # Independent test processes share the GPU (pytest-xdist, where installed);
+  # the large-tensor tests (several GiB each) run alone afterwards.
+  par=""
+  $PY -c "import xdist" 2>/dev/null && par="-n 6"
+  TAIL=15 run pytest $PY -m pytest -q -rs $par tests -m "not large"
+  TAIL=5 run pytest_large $PY -m pytest -q -rs tests -m large
 fi
 if [ "${SKIP_MEMCHECK:-0}" != 1 ]; then
-# memcheck (SKIP_MEMCHECK=1 leaves it out): every allocation its own cudaMalloc so out-of-bounds accesses
-# land outside an allocation; large-tensor and compile tests left out (slow), and graph-capture tests
-# (without the caching allocator, an allocation inside a capture invalidates it).
-run memcheck_cpp compute-sanitizer --tool memcheck --error-exitcode 9 build/cpp/sgl_kernel_cpp_tests
-PYTORCH_NO_CUDA_MEMORY_CACHING=1 TAIL=8 run memcheck_py compute-sanitizer --tool memcheck --error-exitcode 9 \
-  $PY -m pytest -q -x tests -m "gpu and not large" -k "not compile and not opcheck and not graph"
+  # Every allocation its own cudaMalloc, so out-of-bounds accesses land outside
+  # an allocation. Left out: large-tensor and compile tests (slow), and
+  # graph-capture tests (without the caching allocator, an allocation inside a
+  # capture invalidates it).
+  run memcheck_cpp compute-sanitizer --tool memcheck --error-exitcode 9 build/cpp/sgl_kernel_cpp_tests
+  PYTORCH_NO_CUDA_MEMORY_CACHING=1 TAIL=8 run memcheck_py compute-sanitizer --tool memcheck --error-exitcode 9 \
+    $PY -m pytest -q tests -m "gpu and not large" -k "not compile and not opcheck and not graph"
 fi
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
   [ -x build/cpp/rmsnorm_sweep ] && TAIL=3 run rmsnorm_sweep build/cpp/rmsnorm_sweep
   for b in benchmarks/*/bench_*.py; do
-    # BENCHES="rope elementwise" runs only those families' benchmarks
     fam=$(basename "$(dirname "$b")")
     [ -n "${BENCHES:-}" ] && [[ " $BENCHES " != *" $fam "* ]] && continue
     TAIL=80 run "bench_$(basename "$b" .py)" $PY "$b" --out "$LOG" "$@"
