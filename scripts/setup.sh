@@ -27,7 +27,7 @@ step "python packages"
 # torch 2.11 from PyPI is built for CUDA 13, the toolkit the CUDA objects are
 # compiled with; an already-installed torch is kept.
 $PY -c "import torch" 2>/dev/null || $PY -m pip install -q "torch==2.11.0"
-$PY -m pip install -q "scikit-build-core>=0.10" ninja pytest numpy expecttest
+$PY -m pip install -q "scikit-build-core>=0.10" ninja pytest numpy expecttest hypothesis
 
 step "build and install sgl_kernel (CUDA targets: $SGL_KERNEL_CUDA_ARCHS)"
 $PY -m pip install -q --no-build-isolation --no-deps .
