@@ -2,7 +2,6 @@
 reference on CPU, CUDA against CPU between device and pinned host pools."""
 
 from dataclasses import dataclass, field
-from typing import List
 
 import pytest
 import torch

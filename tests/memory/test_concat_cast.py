@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import sgl_kernel
-from sgl_kernel.testing import FLOAT_DTYPES, poison
+from sgl_kernel.testing import poison
 
 gpu = pytest.mark.gpu
 FP8 = torch.float8_e4m3fn
