@@ -63,7 +63,9 @@ if [ "${SKIP_MEMCHECK:-0}" != 1 ]; then
     $PY -m pytest -q tests -m "gpu and not large" -k "not compile and not opcheck and not graph"
 fi
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
-  [ -x build/cpp/rmsnorm_sweep ] && TAIL=3 run rmsnorm_sweep build/cpp/rmsnorm_sweep
+  for sweep in rmsnorm_sweep rope_sweep; do
+    [ -x build/cpp/$sweep ] && TAIL=24 run $sweep build/cpp/$sweep
+  done
   for b in benchmarks/*/bench_*.py; do
     fam=$(basename "$(dirname "$b")")
     [ -n "${BENCHES:-}" ] && [[ " $BENCHES " != *" $fam "* ]] && continue

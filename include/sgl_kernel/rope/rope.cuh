@@ -26,6 +26,7 @@
 #include "sgl_kernel/common/math.cuh"
 #include "sgl_kernel/common/vec.cuh"
 #include "sgl_kernel/rope/rope.h"
+#include "sgl_kernel/rope/rope_flat.cuh"
 
 namespace sgl_kernel {
 namespace rope_detail {
@@ -300,12 +301,17 @@ cudaError_t launch_w(const RopeParams& p, cudaStream_t stream) {
 
 template <class T, class CS, class B>
 cudaError_t launch_rope(const RopeParams& p, cudaStream_t stream) {
+  return launch_rope<T, CS, B>(p, RopeConfig{}, stream);
+}
+
+template <class T, class CS, class B>
+cudaError_t launch_rope(const RopeParams& p, const RopeConfig& cfg, cudaStream_t stream) {
   if (p.nnz == 0 || (p.num_q_heads == 0 && p.num_k_heads == 0)) return cudaSuccess;
   if (p.nnz < 0 || p.num_q_heads < 0 || p.num_k_heads < 0 || p.head_size <= 0 || p.rotary_dim <= 0 ||
       p.rotary_dim % 2 != 0 || p.rotary_dim > p.head_size) {
     return cudaErrorInvalidValue;
   }
-  if (!std::is_same_v<B, T> && p.k_buffer == nullptr) return launch_rope<T, CS, T>(p, stream);
+  if (!std::is_same_v<B, T> && p.k_buffer == nullptr) return launch_rope<T, CS, T>(p, cfg, stream);
   constexpr int V = kVec16<T>;
   const bool fused = p.k_buffer != nullptr;
   const int64_t pair_lanes = p.interleave ? p.rotary_dim : p.rotary_dim / 2;
@@ -319,6 +325,9 @@ cudaError_t launch_rope(const RopeParams& p, cudaStream_t stream) {
     vec_ok = vec_ok && p.v_stride_tok % V == 0 && p.v_stride_head % V == 0 && p.kb_stride_row % V == 0 &&
              p.kb_stride_head % V == 0 && p.vb_stride_row % V == 0 && p.vb_stride_head % V == 0 &&
              is_aligned(p.v, 16) && is_aligned(p.k_buffer, bvec) && is_aligned(p.v_buffer, bvec);
+  }
+  if (cfg.schedule == 1) {
+    return vec_ok ? rope_flat_detail::launch_w<T, CS, B, V>(p, stream) : rope_flat_detail::launch_w<T, CS, B, 1>(p, stream);
   }
   if (vec_ok) return rope_detail::launch_w<T, CS, B, V>(p, stream);
   return rope_detail::launch_w<T, CS, B, 1>(p, stream);

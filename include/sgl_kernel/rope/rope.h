@@ -68,9 +68,16 @@ SGL_HOST_DEVICE int mrope_component(const RopeParams& p, int64_t i) {
 // T (q, k, v) is float, half or __nv_bfloat16; CS (cos_sin) is float or T;
 // B (k_buffer, v_buffer) is T or __nv_fp8_e4m3 (ignored without a fused
 // store). Returns the launch error, if any.
+// Kernel choice, for tuning and for checking a candidate against the default.
+struct RopeConfig {
+  int schedule = -1;  // -1 / 0: per-token staged cos/sin (default); 1: flat (token, unit) grid-stride
+};
+
 #if __has_include(<cuda_runtime_api.h>)
 template <class T, class CS, class B>
 cudaError_t launch_rope(const RopeParams& p, cudaStream_t stream);
+template <class T, class CS, class B>
+cudaError_t launch_rope(const RopeParams& p, const RopeConfig& cfg, cudaStream_t stream);
 #endif
 
 }  // namespace sgl_kernel
