@@ -2,44 +2,13 @@
 // (threads per row, schedule) on the default model's shape and prints GB/s and
 // the fraction of a device-to-device copy measured in the same run. Used to
 // pick the defaults in norm.cuh; run by scripts/gpu_check.sh.
-#include <algorithm>
 #include <cstdio>
 #include <vector>
 
 #include "sgl_kernel/elementwise/norm.cuh"
+#include "sweep_util.h"
 
 using namespace sgl_kernel;
-
-#define CHECK(x)                                                                  \
-  do {                                                                            \
-    cudaError_t e_ = (x);                                                         \
-    if (e_ != cudaSuccess) {                                                      \
-      std::fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_)); \
-      return 1;                                                                   \
-    }                                                                             \
-  } while (0)
-
-template <class F>
-static float median_us(F&& f, int calls) {
-  std::vector<float> t;
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  for (int i = 0; i < 3; ++i) f(i);
-  for (int r = 0; r < 11; ++r) {
-    cudaEventRecord(a);
-    for (int i = 0; i < calls; ++i) f(i);
-    cudaEventRecord(b);
-    cudaEventSynchronize(b);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, a, b);
-    t.push_back(ms * 1e3f / calls);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 int main() {
   const int64_t hidden = 4096;
