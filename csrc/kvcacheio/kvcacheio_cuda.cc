@@ -1,6 +1,7 @@
 // CUDA backend of the kvcacheio family: device and pinned-memory checks,
-// device guard, current stream, launch. No host sync and no allocation, so
-// the transfers can be captured in CUDA graphs.
+// device guard, current stream, launch. No host sync and no allocation (so the
+// transfers can be captured in CUDA graphs), except for the direct variants
+// given pageable host index lists, which are staged to the device first.
 #include <optional>
 
 #include <ATen/cuda/CUDAContext.h>
@@ -25,8 +26,20 @@ void kv_transfer_cuda(KVTransferJob& job) {
     }
   }
   TORCH_CHECK(device.has_value(), "kvcacheio: the CUDA backend needs at least one CUDA tensor");
+  // Direct variants, as upstream: their index lists may be in pageable host
+  // memory, and are then copied to the device first. That copy synchronizes
+  // with the host, so this one path cannot be captured in a CUDA graph;
+  // device or pinned index tensors avoid it.
+  at::Tensor staged_src, staged_dst;
+  auto pageable = [](const at::Tensor& t) { return t.defined() && t.is_cpu() && !t.is_pinned() && t.numel() > 0; };
+  if (job.fill_gpu) {
+    if (pageable(job.src_indices)) staged_src = job.src_indices.to(*device);
+    if (pageable(job.dst_indices)) staged_dst = job.dst_indices.to(*device);
+  }
   for (const auto& [name, t] : job.tensors) {
     if (t.is_cuda() || t.numel() == 0) continue;
+    if ((staged_src.defined() && t.is_same(job.src_indices)) || (staged_dst.defined() && t.is_same(job.dst_indices)))
+      continue;
     TORCH_CHECK(t.is_cpu(), name, " must be a CUDA tensor or a pinned CPU tensor, got device ", t.device());
     // The kernel reads and writes host memory directly; only page-locked
     // memory is mapped into the device's address space.
@@ -37,7 +50,13 @@ void kv_transfer_cuda(KVTransferJob& job) {
   const c10::cuda::CUDAGuard guard(*device);
   cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   const bool pdl = pdl_supported(device->index());
+  // Re-point the launches at the staged copies (same offsets into the lists).
+  auto restage = [](const int64_t*& ptr, const at::Tensor& host, const at::Tensor& staged) {
+    if (staged.defined()) ptr = staged.data_ptr<int64_t>() + (ptr - host.data_ptr<int64_t>());
+  };
   for (KVLaunch& launch : job.launches) {
+    restage(launch.p.src_indices, job.src_indices, staged_src);
+    restage(launch.p.dst_indices, job.dst_indices, staged_dst);
     launch.p.pdl = pdl;
     if (job.fill_gpu) {
       launch.p.block_quota = 2 * static_cast<int64_t>(num_sms());

@@ -505,6 +505,21 @@ def test_bad_inputs_cpu():
 
 
 @gpu
+@gpu
+def test_direct_pageable_indices_cuda():
+    # As upstream: the direct variants accept index lists in pageable host
+    # memory (staged to the device first); the kernel variants do not.
+    layers = [rand_pool(64, 256).cuda() for _ in range(3)]
+    dst = [torch.zeros_like(t) for t in layers]
+    si = torch.tensor([16, 17, 18, 19, 40, 41, 42, 43])
+    di = torch.tensor([0, 1, 2, 3, 8, 9, 10, 11])
+    sgl_kernel.transfer_kv_direct(layers, dst, si, di, 4)
+    torch.cuda.synchronize()
+    for s_, d_ in zip(layers, dst):
+        assert torch.equal(d_[di.cuda()], s_[si.cuda()])
+        assert d_[4:8].sum() == 0 and d_[12:].sum() == 0
+
+
 def test_bad_inputs_cuda():
     k, d = rand_pool(16, 64).cuda(), torch.zeros(8, 64, dtype=torch.uint8)
     si, di = torch.tensor([1, 2], device="cuda"), torch.tensor([0, 3], device="cuda")
