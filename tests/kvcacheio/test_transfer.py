@@ -505,7 +505,6 @@ def test_bad_inputs_cpu():
 
 
 @gpu
-@gpu
 def test_direct_pageable_indices_cuda():
     # As upstream: the direct variants accept index lists in pageable host
     # memory (staged to the device first); the kernel variants do not.
@@ -520,6 +519,7 @@ def test_direct_pageable_indices_cuda():
         assert d_[4:8].sum() == 0 and d_[12:].sum() == 0
 
 
+@gpu
 def test_bad_inputs_cuda():
     k, d = rand_pool(16, 64).cuda(), torch.zeros(8, 64, dtype=torch.uint8)
     si, di = torch.tensor([1, 2], device="cuda"), torch.tensor([0, 3], device="cuda")
