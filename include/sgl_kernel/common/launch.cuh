@@ -4,6 +4,7 @@
 // memory that earlier work writes, so they stay correct either way.
 #pragma once
 
+#include <mutex>
 #include <utility>
 
 #include <cuda_runtime.h>
@@ -26,6 +27,42 @@ SGL_DEVICE void pdl_launch_dependents() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" :::);
 #endif
+}
+
+// Resident blocks per SM of `kernel` at `threads` threads and `smem` bytes of
+// dynamic shared memory, cached per (device, kernel, threads, smem): launchers
+// that size persistent grids ask on every call, and the driver query is not
+// free. Kernels of one signature share a C++ type, so the cache is keyed by the
+// kernel's address, not by a template parameter. Returns at least 1.
+template <class... KArgs>
+int resident_blocks_per_sm(void (*kernel)(KArgs...), int threads, size_t smem = 0) {
+  struct Entry {
+    const void* kernel;
+    int device, threads;
+    size_t smem;
+    int blocks;
+  };
+  static Entry cache[256];
+  static int used = 0;
+  static std::mutex mu;
+  int dev = -1;
+  if (cudaGetDevice(&dev) != cudaSuccess) dev = -1;
+  const void* key = reinterpret_cast<const void*>(kernel);
+  {
+    const std::lock_guard<std::mutex> lock(mu);
+    for (int i = 0; i < used; ++i) {
+      const Entry& e = cache[i];
+      if (e.kernel == key && e.device == dev && e.threads == threads && e.smem == smem) return e.blocks;
+    }
+  }
+  int n = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, threads, smem) != cudaSuccess || n < 1) {
+    (void)cudaGetLastError();  // a failed query must not be reported by the next launch
+    n = 1;
+  }
+  const std::lock_guard<std::mutex> lock(mu);
+  if (used < 256) cache[used++] = Entry{key, dev, threads, smem, n};
+  return n;
 }
 
 template <class... KArgs, class... Args>

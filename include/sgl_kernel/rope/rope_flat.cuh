@@ -339,20 +339,6 @@ __global__ void __launch_bounds__(kMaxThreads) rope_kernel(const RopeParams p, c
   }
 }
 
-// Resident blocks per SM of a kernel at a block size, cached per device.
-template <class Kernel>
-int blocks_per_sm(Kernel kernel, int threads) {
-  static int cache[64][3] = {};
-  const int slot = threads >= 256 ? 2 : (threads >= 128 ? 1 : 0);
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) dev = -1;
-  if (dev >= 0 && cache[dev][slot] > 0) return cache[dev][slot];
-  int n = 0;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, kernel, threads, 0) != cudaSuccess || n <= 0) n = 1;
-  if (dev >= 0) cache[dev][slot] = n;
-  return n;
-}
-
 template <class T, class CS, class B, int W, bool kInterleave, bool kFused>
 cudaError_t launch_cfg(const RopeParams& p, cudaStream_t stream) {
   constexpr int PV = (kInterleave && W > 1) ? W / 2 : W;
@@ -384,7 +370,7 @@ cudaError_t launch_cfg(const RopeParams& p, cudaStream_t stream) {
   int64_t threads = kMaxThreads;
   while (threads > 64 && div_up<int64_t>(L.total, threads * kItems) < 2 * sms) threads /= 2;
   auto kernel = rope_kernel<T, CS, B, W, kInterleave, kFused>;
-  const int64_t resident = sms * blocks_per_sm(kernel, static_cast<int>(threads));
+  const int64_t resident = sms * resident_blocks_per_sm(kernel, static_cast<int>(threads));
   const int64_t blocks = div_up<int64_t>(L.total, threads * kItems);
   const dim3 grid(static_cast<unsigned>(blocks < resident ? blocks : resident));
   return launch_kernel(kernel, grid, dim3(static_cast<unsigned>(threads)), 0, stream, p.pdl, p, L);
