@@ -7,13 +7,11 @@ inputs out of L2 (sgl_kernel.testing.bench). Writes merge_state.md, .json
 and .png into --out.
 """
 
-import argparse
-import os
 
 import torch
 
 import sgl_kernel
-from sgl_kernel.testing.bench import Row, buffer_sets, copy_bandwidth, format_table, time_impls, write_results
+from sgl_kernel.testing.bench import start, Row, buffer_sets, format_table, time_impls, write_results
 
 TOKENS = [1, 16, 1024, 16384]
 HEADS, HEAD_DIM = 64, 128
@@ -30,14 +28,9 @@ def torch_merge_state(v_a, s_a, v_b, s_b, v_out, s_out):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="bench_out")
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
+    args, copy_gbps = start(__doc__.splitlines()[0])
     torch._dynamo.config.cache_size_limit = 64
     dev, dt = "cuda", torch.bfloat16
-    copy_gbps = copy_bandwidth()
-    print(f"device: {torch.cuda.get_device_name()}  copy bandwidth (read+write): {copy_gbps:.0f} GB/s", flush=True)
     compiled = torch.compile(torch_merge_state)
     rows = []
     for t in TOKENS:

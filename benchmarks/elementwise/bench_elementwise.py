@@ -8,13 +8,11 @@ inputs out of L2 (sgl_kernel.testing.bench). Writes a markdown table, a JSON
 file and a PNG into --out.
 """
 
-import argparse
-import os
 
 import torch
 
 import sgl_kernel
-from sgl_kernel.testing.bench import bench_case, copy_bandwidth, format_table, write_results
+from sgl_kernel.testing.bench import start, bench_case, format_table, write_results
 
 TOKENS = [1, 16, 128, 1024, 4096, 16384]
 HIDDEN, D_FF, TOPK, HEAD_DIM = 4096, 1536, 8, 128
@@ -38,16 +36,9 @@ def torch_silu_and_mul(x, out):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="bench_out")
-    ap.add_argument("--dtypes", default="bfloat16,float16")
-    ap.add_argument("--quick", action="store_true", help="fewer shapes")
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
+    args, copy_gbps = start(__doc__.splitlines()[0], lambda ap: ap.add_argument("--dtypes", default="bfloat16,float16"))
     torch._dynamo.config.cache_size_limit = 256
     dev = "cuda"
-    copy_gbps = copy_bandwidth()
-    print(f"device: {torch.cuda.get_device_name()}  copy bandwidth (read+write): {copy_gbps:.0f} GB/s", flush=True)
     tokens = [1, 16, 4096, 16384] if args.quick else TOKENS
     rows = []
     c_rms = torch.compile(torch_rmsnorm)

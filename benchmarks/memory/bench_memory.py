@@ -11,13 +11,11 @@ inputs out of L2 (sgl_kernel.testing.bench); the caches are shared by all sets
 memory.md, memory.json and memory.png into --out.
 """
 
-import argparse
-import os
 
 import torch
 
 import sgl_kernel
-from sgl_kernel.testing.bench import bench_case, copy_bandwidth, format_table, write_results
+from sgl_kernel.testing.bench import start, bench_case, format_table, write_results
 
 KV_HEADS, HEAD_DIM, CACHE_SLOTS = 4, 128, 200_000
 MLA_HEADS, NOPE, ROPE = 128, 128, 64
@@ -45,15 +43,9 @@ def torch_cast(x, out):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="bench_out")
-    ap.add_argument("--quick", action="store_true", help="fewer shapes")
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
+    args, copy_gbps = start(__doc__.splitlines()[0])
     torch._dynamo.config.cache_size_limit = 256
     dev, bf16 = "cuda", torch.bfloat16
-    copy_gbps = copy_bandwidth()
-    print(f"device: {torch.cuda.get_device_name()}  copy bandwidth (read+write): {copy_gbps:.0f} GB/s", flush=True)
     rows = []
 
     def emit(row):

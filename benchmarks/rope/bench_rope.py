@@ -10,13 +10,11 @@ inputs out of L2 (sgl_kernel.testing.bench). Writes rope.md, rope.json and
 rope.png into --out.
 """
 
-import argparse
-import os
 
 import torch
 
 import sgl_kernel
-from sgl_kernel.testing.bench import bench_case, copy_bandwidth, format_table, write_results
+from sgl_kernel.testing.bench import start, bench_case, format_table, write_results
 
 TOKENS = [1, 16, 1024, 4096, 16384]
 HQ, HK, HEAD, ROT, MAX_POS = 64, 4, 128, 128, 32768
@@ -61,15 +59,9 @@ def torch_mrope(pos3, q, k, cache, comp):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default="bench_out")
-    ap.add_argument("--quick", action="store_true", help="fewer shapes")
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
+    args, copy_gbps = start(__doc__.splitlines()[0])
     torch._dynamo.config.cache_size_limit = 64
     dev, dt = "cuda", torch.bfloat16
-    copy_gbps = copy_bandwidth()
-    print(f"device: {torch.cuda.get_device_name()}  copy bandwidth (read+write): {copy_gbps:.0f} GB/s", flush=True)
     tokens = [1, 16, 4096, 16384] if args.quick else TOKENS
     cache = torch.randn(MAX_POS, ROT, device=dev)  # fp32, as the models keep it
     comp = mrope_components(dev)

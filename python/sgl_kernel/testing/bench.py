@@ -1,6 +1,7 @@
 """Benchmark harness: CUDA-graph replays over rotating buffers (cold L2),
 the copy bandwidth measured in the same run, and tables of ratios."""
 
+import argparse
 import json
 import os
 import statistics
@@ -164,3 +165,21 @@ def write_results(rows: List[Row], copy_gbps: float, out_dir: str, name: str, no
     print()
     print(header + table)
     return header + table
+
+
+def start(description: str, extra_args: Optional[Callable[[argparse.ArgumentParser], None]] = None):
+    """Common prologue of the benchmarks: parses --out and --quick (plus
+    extra_args), makes the output folder, measures the copy bandwidth of this
+    run and prints it. Returns (args, copy_gbps)."""
+    import torch
+
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--out", default="bench_out", help="folder for <name>.md/.json/.png")
+    ap.add_argument("--quick", action="store_true", help="fewer shapes")
+    if extra_args:
+        extra_args(ap)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    copy_gbps = copy_bandwidth()
+    print(f"device: {torch.cuda.get_device_name()}  copy bandwidth (read+write): {copy_gbps:.0f} GB/s", flush=True)
+    return args, copy_gbps
