@@ -37,6 +37,23 @@ struct alignas(sizeof(T) * N) Vec {
 #endif
 };
 
+#ifdef __CUDACC__
+// The unsigned integer type of an N-byte access (N = 1, 2, 4, 8, 16): byte
+// copies move their data as the widest word the addresses allow.
+template <int N>
+struct WordOf;
+template <>
+struct WordOf<16> { using type = uint4; };
+template <>
+struct WordOf<8> { using type = uint2; };
+template <>
+struct WordOf<4> { using type = uint32_t; };
+template <>
+struct WordOf<2> { using type = uint16_t; };
+template <>
+struct WordOf<1> { using type = uint8_t; };
+#endif
+
 // Elements of T per 16-byte access.
 template <class T>
 constexpr int kVec16 = 16 / static_cast<int>(sizeof(T));

@@ -12,25 +12,13 @@
 #include "sgl_kernel/common/check.h"
 #include "sgl_kernel/common/launch.cuh"
 #include "sgl_kernel/common/math.cuh"
+#include "sgl_kernel/common/vec.cuh"
 #include "sgl_kernel/kvcacheio/transfer.h"
 
 namespace sgl_kernel {
 namespace kvio_detail {
 
 struct NoTable {};
-
-template <int kBytes>
-struct Word;
-template <>
-struct Word<16> { using type = uint4; };
-template <>
-struct Word<8> { using type = uint2; };
-template <>
-struct Word<4> { using type = uint32_t; };
-template <>
-struct Word<2> { using type = uint16_t; };
-template <>
-struct Word<1> { using type = uint8_t; };
 
 // Over PCIe a load takes microseconds: each lane issues kUnroll loads before
 // its first store so a few warps keep enough bytes in flight (2: a 1024-byte
@@ -43,7 +31,7 @@ constexpr int kUnroll = 2;
 template <int kBytes>
 SGL_DEVICE void warp_copy(char* dst, const char* src, int64_t piece, int64_t pieces, int64_t dst_stride,
                           int64_t src_stride, int lane) {
-  using W = typename Word<kBytes>::type;
+  using W = typename WordOf<kBytes>::type;
   // 32-bit index math: an item is far below 2^31 bytes (the launcher checks).
   const int per_piece = static_cast<int>(piece / kBytes);
   const int n = per_piece * static_cast<int>(pieces);

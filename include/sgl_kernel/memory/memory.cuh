@@ -20,29 +20,6 @@ namespace mem_detail {
 
 constexpr int kThreads = 256;
 
-template <int W>
-struct UnitOf;
-template <>
-struct UnitOf<16> {
-  using type = uint4;
-};
-template <>
-struct UnitOf<8> {
-  using type = uint2;
-};
-template <>
-struct UnitOf<4> {
-  using type = uint32_t;
-};
-template <>
-struct UnitOf<2> {
-  using type = uint16_t;
-};
-template <>
-struct UnitOf<1> {
-  using type = uint8_t;
-};
-
 // The widest access width in {16, 8, 4, 2, 1} that divides every value.
 inline int access_width(std::initializer_list<int64_t> values) {
   int64_t acc = 0;
@@ -75,7 +52,7 @@ SGL_DEVICE int64_t load_index(const void* idx, bool is_int64, int64_t i) {
 
 template <int W>
 SGL_DEVICE void copy_row(char* dst, const char* src, int64_t units) {
-  using U = typename UnitOf<W>::type;
+  using U = typename WordOf<W>::type;
   for (int64_t j = threadIdx.x; j < units; j += blockDim.x) {
     reinterpret_cast<U*>(dst)[j] = reinterpret_cast<const U*>(src)[j];
   }
@@ -105,7 +82,7 @@ __global__ void __launch_bounds__(kThreads) store_kv_kernel(const StoreKVParams 
 
 template <int W>
 __global__ void __launch_bounds__(kThreads) concat_kernel(const ConcatParams p) {
-  using U = typename UnitOf<W>::type;
+  using U = typename WordOf<W>::type;
   pdl_wait();
   pdl_launch_dependents();
   const int64_t rows = p.outer * p.inner;
