@@ -4,10 +4,11 @@
 # benchmarks. Logs go to LOGDIR.
 #   bash scripts/gpu_check.sh LOGDIR [bench-args...]
 # Switches: SKIP_TESTS=1, SKIP_MEMCHECK=1, SKIP_BENCH=1, BENCHES="rope elementwise"
-# (only those families' benchmarks), TAR_TO=FILE (tar LOGDIR into FILE on exit,
+# (only those families' benchmarks; "none": no Python benchmark), SKIP_SWEEPS=1,
+# SWEEPS="kvio_sweep rope_sweep" (only those C++ sweeps), TAR_TO=FILE (tar LOGDIR into FILE on exit,
 # also when the run is cut short by `timeout`).
 # On the lent device (10 minutes a command, at most 8 files back): one call
-#   SKIP_BENCH=1 TAR_TO=$OUT/tests.tgz timeout 560 bash scripts/gpu_check.sh /tmp/logs
+#   SKIP_BENCH=1 SKIP_SWEEPS=1 TAR_TO=$OUT/tests.tgz timeout 560 bash scripts/gpu_check.sh /tmp/logs
 # and one for the benchmarks
 #   SKIP_TESTS=1 SKIP_MEMCHECK=1 TAR_TO=$OUT/bench.tgz timeout 560 bash scripts/gpu_check.sh /tmp/logs
 set -uo pipefail
@@ -45,6 +46,12 @@ run build $PY -m pip install -v --no-build-isolation --no-deps . || { tail -60 "
 gtest_src=""
 [ -d .carry/googletest ] && gtest_src="-DSGL_GTEST_SOURCE_DIR=$PWD/.carry/googletest"
 run ctest bash -c "cmake -S tests/cpp -B build/cpp -G Ninja $gtest_src && cmake --build build/cpp && cd build/cpp && ctest --output-on-failure"
+if [ "${SKIP_SWEEPS:-0}" != 1 ]; then
+  # The framework-free launch-shape sweeps behind the kernels' defaults.
+  for sweep in ${SWEEPS:-rmsnorm_sweep rope_sweep kvio_sweep}; do
+    [ -x build/cpp/$sweep ] && TAIL=80 run $sweep build/cpp/$sweep
+  done
+fi
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
   # Independent test processes share the GPU (pytest-xdist, where installed);
   # the large-tensor tests (several GiB each) run alone afterwards.
@@ -63,9 +70,6 @@ if [ "${SKIP_MEMCHECK:-0}" != 1 ]; then
     $PY -m pytest -q tests -m "gpu and not large" -k "not compile and not opcheck and not graph"
 fi
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
-  for sweep in rmsnorm_sweep rope_sweep; do
-    [ -x build/cpp/$sweep ] && TAIL=24 run $sweep build/cpp/$sweep
-  done
   for b in benchmarks/*/bench_*.py; do
     fam=$(basename "$(dirname "$b")")
     [ -n "${BENCHES:-}" ] && [[ " $BENCHES " != *" $fam "* ]] && continue

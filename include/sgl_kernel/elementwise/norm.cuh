@@ -230,9 +230,8 @@ template <class Kernel>
 cudaError_t launch_persistent(Kernel kernel, const RMSNormParams& p, int64_t tx, int64_t ty, cudaStream_t stream) {
   const int64_t rows = p.outer * p.inner;
   const int64_t groups = div_up<int64_t>(rows, ty);
-  int per_sm = 0;
-  SGL_RETURN_IF_CUDA_ERROR(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, static_cast<int>(tx * ty), 0));
-  const int64_t resident = static_cast<int64_t>(num_sms()) * (per_sm > 0 ? per_sm : 1);
+  // Cached: the occupancy query is a driver call per launch otherwise.
+  const int64_t resident = static_cast<int64_t>(num_sms()) * resident_blocks_per_sm(kernel, static_cast<int>(tx * ty));
   const dim3 grid(static_cast<unsigned>(groups < resident ? groups : resident));
   const dim3 block(static_cast<unsigned>(tx), static_cast<unsigned>(ty));
   return launch_kernel(kernel, grid, block, 0, stream, p.pdl, p);

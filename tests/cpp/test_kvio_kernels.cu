@@ -1,0 +1,208 @@
+// The KV transfer kernels (transfer.cuh, used without any framework), on the GPU when one is
+// present: every walk (items per warp, item order, warp or bulk copy) against
+// a host reference built from the layout formulas of transfer.h, bit for bit,
+// between device buffers and from/to pinned host memory, with item sizes and
+// offsets that force the narrow and fallback paths.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <tuple>
+#include <vector>
+
+#include "sgl_kernel/kvcacheio/transfer.cuh"
+
+using namespace sgl_kernel;
+
+namespace {
+
+bool have_gpu() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+// One pool: L layers of `tokens` items of `item` bytes (head_num pieces), K
+// and V, in layout `layout`. lf pools are one allocation per (kv, layer).
+struct Pool {
+  KVLayout layout;
+  int64_t layers, tokens, item, heads, page;
+  bool host;      // pinned host memory instead of device memory
+  int64_t shift;  // bytes added to every base (misalignment)
+  std::vector<std::vector<unsigned char>> h;  // host image per buffer
+  std::vector<unsigned char*> d;              // device-visible bases (before shift)
+  int64_t* layer_ptrs[2] = {nullptr, nullptr};
+
+  int64_t buffers() const { return layout == KVLayout::kLayerFirst ? 2 * layers : 2; }
+  int64_t buffer_bytes() const { return (layout == KVLayout::kLayerFirst ? tokens * item : tokens * layers * item) + shift; }
+  // Buffer and byte offset of piece c of item (kv, layer, tok).
+  std::pair<int64_t, int64_t> where(int64_t kv, int64_t layer, int64_t tok, int64_t c) const {
+    const int64_t piece = item / heads;
+    switch (layout) {
+      case KVLayout::kLayerFirst:
+        return {kv * layers + layer, shift + tok * item + c * piece};
+      case KVLayout::kPageFirst:
+        return {kv, shift + tok * layers * item + layer * item + c * piece};
+      default: {
+        const int64_t pg = tok / page, in = tok % page;
+        return {kv, shift + pg * page * layers * item + layer * page * item + c * page * piece + in * piece};
+      }
+    }
+  }
+  void alloc(std::mt19937& gen) {
+    std::uniform_int_distribution<int> bd(0, 255);
+    h.assign(buffers(), std::vector<unsigned char>(buffer_bytes()));
+    for (auto& b : h)
+      for (auto& x : b) x = static_cast<unsigned char>(bd(gen));
+    d.resize(buffers());
+    for (int64_t i = 0; i < buffers(); ++i) {
+      if (host) {
+        ASSERT_EQ(cudaHostAlloc(&d[i], buffer_bytes(), cudaHostAllocDefault), cudaSuccess);
+        std::memcpy(d[i], h[i].data(), buffer_bytes());
+      } else {
+        ASSERT_EQ(cudaMalloc(&d[i], buffer_bytes()), cudaSuccess);
+        ASSERT_EQ(cudaMemcpy(d[i], h[i].data(), buffer_bytes(), cudaMemcpyHostToDevice), cudaSuccess);
+      }
+    }
+    if (layout == KVLayout::kLayerFirst) {
+      for (int kv = 0; kv < 2; ++kv) {
+        std::vector<int64_t> ptrs(layers);
+        for (int64_t l = 0; l < layers; ++l) ptrs[l] = reinterpret_cast<int64_t>(d[kv * layers + l] + shift);
+        ASSERT_EQ(cudaMalloc(&layer_ptrs[kv], layers * sizeof(int64_t)), cudaSuccess);
+        ASSERT_EQ(cudaMemcpy(layer_ptrs[kv], ptrs.data(), layers * sizeof(int64_t), cudaMemcpyHostToDevice),
+                  cudaSuccess);
+      }
+    }
+  }
+  KVSide side() const {
+    KVSide s{};
+    s.layout = layout;
+    s.inline_table = false;
+    s.layer_offset = 0;
+    s.page_size = page;
+    s.layout_dim = layers * item;
+    for (int kv = 0; kv < 2; ++kv) {
+      if (layout == KVLayout::kLayerFirst) {
+        s.base[kv] = layers == 1 ? d[kv] + shift : nullptr;
+        s.layer_ptrs[kv] = layers == 1 ? nullptr : layer_ptrs[kv];
+      } else {
+        s.base[kv] = d[kv] + shift;
+        s.layer_ptrs[kv] = nullptr;
+      }
+    }
+    return s;
+  }
+  std::vector<unsigned char> read(int64_t i) const {
+    std::vector<unsigned char> out(buffer_bytes());
+    if (host) {
+      std::memcpy(out.data(), d[i], buffer_bytes());
+    } else {
+      EXPECT_EQ(cudaMemcpy(out.data(), d[i], buffer_bytes(), cudaMemcpyDeviceToHost), cudaSuccess);
+    }
+    return out;
+  }
+  void release() {
+    for (auto* p : d) host ? cudaFreeHost(p) : cudaFree(p);
+    for (auto* p : layer_ptrs)
+      if (p) cudaFree(p);
+  }
+};
+
+// (src layout, dst layout, layers, item bytes, heads, page, src host, dst host, shift)
+using Shape = std::tuple<int, int, int, int, int, int, bool, bool, int>;
+
+void run_case(const Shape& shape, const KVTransferConfig& cfg, int quota, int warps) {
+  const auto [sl, dl, layers, item, heads, page, sh, dh, shift] = shape;
+  const int64_t tokens = 3 * page + 37, n = tokens / 2 + 5;
+  std::mt19937 gen(static_cast<unsigned>(sl * 131 + dl * 17 + layers + item + heads * 7 + page));
+  Pool src{static_cast<KVLayout>(sl), layers, tokens, item, heads, page, sh, shift};
+  Pool dst{static_cast<KVLayout>(dl), layers, tokens, item, heads, page, dh, shift};
+  src.alloc(gen);
+  dst.alloc(gen);
+  // Distinct random source and destination tokens.
+  std::vector<int64_t> si(tokens), di(tokens);
+  for (int64_t i = 0; i < tokens; ++i) si[i] = di[i] = i;
+  std::shuffle(si.begin(), si.end(), gen);
+  std::shuffle(di.begin(), di.end(), gen);
+  si.resize(n);
+  di.resize(n);
+  int64_t *dsi = nullptr, *ddi = nullptr;
+  ASSERT_EQ(cudaMalloc(&dsi, n * sizeof(int64_t)), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&ddi, n * sizeof(int64_t)), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(dsi, si.data(), n * sizeof(int64_t), cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(ddi, di.data(), n * sizeof(int64_t), cudaMemcpyHostToDevice), cudaSuccess);
+
+  KVTransferParams p{};
+  p.src = src.side();
+  p.dst = dst.side();
+  p.src_indices = dsi;
+  p.dst_indices = ddi;
+  p.num_indices = n;
+  p.num_layers = layers;
+  p.num_kv = 2;
+  p.item_size = item;
+  p.head_num = heads;
+  p.index_run = 1;
+  p.block_quota = quota;
+  p.warps_per_block = warps;
+  p.pdl = false;
+  ASSERT_EQ(kvio_detail::run_kv_transfer(p, nullptr, cfg, nullptr), cudaSuccess);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+
+  // Reference: the destination image with the selected pieces replaced.
+  auto expect = dst.h;
+  const int64_t piece = item / heads;
+  for (int64_t kv = 0; kv < 2; ++kv)
+    for (int64_t l = 0; l < layers; ++l)
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t c = 0; c < heads; ++c) {
+          const auto [sb, so] = src.where(kv, l, si[j], c);
+          const auto [db, dof] = dst.where(kv, l, di[j], c);
+          std::memcpy(expect[db].data() + dof, src.h[sb].data() + so, piece);
+        }
+  for (int64_t b = 0; b < dst.buffers(); ++b) {
+    const auto got = dst.read(b);
+    ASSERT_EQ(got, expect[b]) << "buffer " << b << " items_per_warp " << cfg.items_per_warp << " order "
+                              << cfg.order << " bulk " << cfg.bulk;
+  }
+  src.release();
+  dst.release();
+  cudaFree(dsi);
+  cudaFree(ddi);
+}
+
+class KVTransferKernel : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(KVTransferKernel, EveryWalkMatchesHostBitwise) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  for (int bulk : {0, 1})
+    for (int order : {-1, 0, 1})
+      for (int per_warp : {1, 2, 4}) {
+        if (bulk && per_warp != 1) continue;  // the bulk walk takes one item at a time
+        KVTransferConfig cfg;
+        cfg.bulk = bulk;
+        cfg.order = order;
+        cfg.items_per_warp = per_warp;
+        run_case(GetParam(), cfg, /*quota=*/3, /*warps=*/per_warp == 2 ? 5 : 32);
+        run_case(GetParam(), cfg, /*quota=*/64, /*warps=*/2);
+      }
+}
+
+constexpr int LF = 0, PF = 1, PH = 2;
+
+INSTANTIATE_TEST_SUITE_P(
+    Layouts, KVTransferKernel,
+    ::testing::Values(
+        // device <-> device, 16-byte items and odd ones
+        Shape{LF, LF, 1, 1024, 1, 1, false, false, 0}, Shape{LF, LF, 3, 96, 1, 1, false, false, 0},
+        Shape{LF, PF, 5, 1024, 1, 1, false, false, 0}, Shape{PF, LF, 5, 256, 1, 1, false, false, 0},
+        Shape{LF, PH, 4, 512, 4, 16, false, false, 0}, Shape{PH, LF, 4, 512, 4, 16, false, false, 0},
+        Shape{LF, PH, 3, 48, 3, 4, false, false, 0}, Shape{LF, PF, 3, 6, 1, 1, false, false, 0},
+        Shape{LF, LF, 2, 20000, 1, 1, false, false, 0},  // pieces longer than one bulk slot
+        Shape{LF, PF, 3, 1024, 1, 1, false, false, 8},   // misaligned bases: bulk falls back
+        Shape{LF, PF, 2, 24, 1, 1, false, false, 0},     // 16-byte-unaligned items
+        // pinned host <-> device
+        Shape{LF, PF, 4, 1024, 1, 1, false, true, 0}, Shape{PF, LF, 1, 1024, 1, 1, true, false, 0},
+        Shape{LF, PH, 3, 512, 4, 16, false, true, 0}, Shape{PH, LF, 3, 512, 4, 16, true, false, 0},
+        Shape{LF, LF, 1, 40, 1, 1, true, false, 0}));
+
+}  // namespace
