@@ -5,7 +5,8 @@
 #   bash scripts/gpu_check.sh LOGDIR [bench-args...]
 # Switches: SKIP_TESTS=1, SKIP_MEMCHECK=1, SKIP_BENCH=1, BENCHES="rope elementwise"
 # (only those families' benchmarks; "none": no Python benchmark), SKIP_SWEEPS=1,
-# SWEEPS="kvio_sweep rope_sweep" (only those C++ sweeps), TAR_TO=FILE (tar LOGDIR into FILE on exit,
+# SWEEPS="kvio_sweep rope_sweep" (only those C++ sweeps), TESTS="tests/rope ..."
+# (the pytest run takes only those paths; memcheck always takes all), TAR_TO=FILE (tar LOGDIR into FILE on exit,
 # also when the run is cut short by `timeout`).
 # On the lent device (10 minutes a command, at most 8 files back): one call
 #   SKIP_BENCH=1 SKIP_SWEEPS=1 TAR_TO=$OUT/tests.tgz timeout 560 bash scripts/gpu_check.sh /tmp/logs
@@ -57,8 +58,8 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
   # the large-tensor tests (several GiB each) run alone afterwards.
   par=""
   $PY -c "import xdist" 2>/dev/null && par="-n 6"
-  TAIL=15 run pytest $PY -m pytest -q -rs $par tests -m "not large"
-  TAIL=5 run pytest_large $PY -m pytest -q -rs tests -m large
+  TAIL=15 run pytest $PY -m pytest -q -rs $par ${TESTS:-tests} -m "not large"
+  TAIL=5 run pytest_large $PY -m pytest -q -rs ${TESTS:-tests} -m large
 fi
 if [ "${SKIP_MEMCHECK:-0}" != 1 ]; then
   # Every allocation its own cudaMalloc, so out-of-bounds accesses land outside
@@ -66,8 +67,25 @@ if [ "${SKIP_MEMCHECK:-0}" != 1 ]; then
   # graph-capture tests (without the caching allocator, an allocation inside a
   # capture invalidates it).
   run memcheck_cpp compute-sanitizer --tool memcheck --error-exitcode 9 build/cpp/sgl_kernel_cpp_tests
-  PYTORCH_NO_CUDA_MEMORY_CACHING=1 TAIL=8 run memcheck_py compute-sanitizer --tool memcheck --error-exitcode 9 \
-    $PY -m pytest -q tests -m "gpu and not large" -k "not compile and not opcheck and not graph"
+  # One sanitizer process per group of test files, side by side (each is
+  # bound by the sanitizer's host-side work, not by the GPU).
+  groups=("tests/elementwise tests/test_properties.py" "tests/rope tests/attention" "tests/memory"
+          "tests/kvcacheio tests/test_api_contract.py")
+  i=0
+  for g in "${groups[@]}"; do
+    i=$((i + 1))
+    ( PYTORCH_NO_CUDA_MEMORY_CACHING=1 compute-sanitizer --tool memcheck --error-exitcode 9 \
+        $PY -m pytest -q $g -m "gpu and not large" -k "not compile and not opcheck and not graph" \
+        > "$LOG/memcheck_py_$i.log" 2>&1; echo $? > "$LOG/memcheck_py_$i.rc" ) &
+  done
+  t0=$SECONDS
+  wait
+  for j in $(seq 1 $i); do
+    rc=$(cat "$LOG/memcheck_py_$j.rc")
+    echo "== memcheck_py_$j (${groups[$((j - 1))]}): rc=$rc ($((SECONDS - t0)) s)" | tee -a "$LOG/summary.txt"
+    tail -n 4 "$LOG/memcheck_py_$j.log"
+    [ "$rc" -eq 0 ] || status=1
+  done
 fi
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
   for b in benchmarks/*/bench_*.py; do

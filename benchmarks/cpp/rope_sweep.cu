@@ -1,5 +1,5 @@
-// RoPE schedules side by side, framework-free: the per-token staged kernel
-// (schedule 0, the default) and the flat grid-stride candidate (schedule 1),
+// RoPE launch options side by side, framework-free: units per thread
+// (RopeConfig::items_per_thread 1, 2 = the default, 4),
 // on Qwen3-VL shapes (64 q + 4 kv heads of 128, bf16, fp32 cos/sin cache), in
 // place, with and without the fused KV store. Prints us, GB/s and the
 // fraction of a device-to-device copy measured in the same run.
@@ -41,10 +41,10 @@ int main() {
       [&](int i) { cudaMemcpyAsync(qkv[(i + 1) % kSets], qkv[i % kSets], copy_bytes, cudaMemcpyDeviceToDevice); }, 10);
   const double copy_gbps = 2.0 * copy_bytes / (copy_us * 1e-6) / 1e9;
   std::printf("copy %.0f GB/s (read+write)\n", copy_gbps);
-  std::printf("| nnz | fused | schedule | us | GB/s | x copy |\n|---|---|---|---|---|---|\n");
+  std::printf("| nnz | fused | items/thread | us | GB/s | x copy |\n|---|---|---|---|---|---|\n");
   for (int64_t nnz : {1, 16, 1024, 4096, 16384}) {
     for (int fused = 0; fused < 2; ++fused) {
-      for (int sched = 0; sched < 2; ++sched) {
+      for (int sched : {1, 2, 4}) {
         auto run = [&](int i) {
           const int s = i % kSets;
           RopeParams p{};
@@ -75,7 +75,7 @@ int main() {
             p.kb_stride_head = p.vb_stride_head = head;
           }
           RopeConfig cfg;
-          cfg.schedule = sched;
+          cfg.items_per_thread = sched;
           launch_rope<bf16, float, bf16>(p, cfg, nullptr);
         };
         const float us = median_us(run, nnz >= 1024 ? 20 : 200);

@@ -1,5 +1,5 @@
 // The KV transfer kernels (transfer.cuh, used without any framework), on the GPU when one is
-// present: every walk (items per warp, item order, warp or bulk copy) against
+// present: both walks (one or two items per warp) against
 // a host reference built from the layout formulas of transfer.h, bit for bit,
 // between device buffers and from/to pinned host memory, with item sizes and
 // offsets that force the narrow and fallback paths.
@@ -33,7 +33,9 @@ struct Pool {
   int64_t* layer_ptrs[2] = {nullptr, nullptr};
 
   int64_t buffers() const { return layout == KVLayout::kLayerFirst ? 2 * layers : 2; }
-  int64_t buffer_bytes() const { return (layout == KVLayout::kLayerFirst ? tokens * item : tokens * layers * item) + shift; }
+  // ph pools hold whole pages.
+  int64_t slots() const { return layout == KVLayout::kPageHead ? (tokens + page - 1) / page * page : tokens; }
+  int64_t buffer_bytes() const { return (layout == KVLayout::kLayerFirst ? tokens * item : slots() * layers * item) + shift; }
   // Buffer and byte offset of piece c of item (kv, layer, tok).
   std::pair<int64_t, int64_t> where(int64_t kv, int64_t layer, int64_t tok, int64_t c) const {
     const int64_t piece = item / heads;
@@ -161,8 +163,7 @@ void run_case(const Shape& shape, const KVTransferConfig& cfg, int quota, int wa
         }
   for (int64_t b = 0; b < dst.buffers(); ++b) {
     const auto got = dst.read(b);
-    ASSERT_EQ(got, expect[b]) << "buffer " << b << " items_per_warp " << cfg.items_per_warp << " order "
-                              << cfg.order << " bulk " << cfg.bulk;
+    ASSERT_EQ(got, expect[b]) << "buffer " << b << " items_per_warp " << cfg.items_per_warp;
   }
   src.release();
   dst.release();
@@ -174,17 +175,12 @@ class KVTransferKernel : public ::testing::TestWithParam<Shape> {};
 
 TEST_P(KVTransferKernel, EveryWalkMatchesHostBitwise) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
-  for (int bulk : {0, 1})
-    for (int order : {-1, 0, 1})
-      for (int per_warp : {1, 2, 4}) {
-        if (bulk && per_warp != 1) continue;  // the bulk walk takes one item at a time
-        KVTransferConfig cfg;
-        cfg.bulk = bulk;
-        cfg.order = order;
-        cfg.items_per_warp = per_warp;
-        run_case(GetParam(), cfg, /*quota=*/3, /*warps=*/per_warp == 2 ? 5 : 32);
-        run_case(GetParam(), cfg, /*quota=*/64, /*warps=*/2);
-      }
+  for (int per_warp : {0, 1, 2}) {
+    KVTransferConfig cfg;
+    cfg.items_per_warp = per_warp;
+    run_case(GetParam(), cfg, /*quota=*/3, /*warps=*/per_warp == 1 ? 5 : 32);
+    run_case(GetParam(), cfg, /*quota=*/64, /*warps=*/2);
+  }
 }
 
 constexpr int LF = 0, PF = 1, PH = 2;
@@ -197,8 +193,8 @@ INSTANTIATE_TEST_SUITE_P(
         Shape{LF, PF, 5, 1024, 1, 1, false, false, 0}, Shape{PF, LF, 5, 256, 1, 1, false, false, 0},
         Shape{LF, PH, 4, 512, 4, 16, false, false, 0}, Shape{PH, LF, 4, 512, 4, 16, false, false, 0},
         Shape{LF, PH, 3, 48, 3, 4, false, false, 0}, Shape{LF, PF, 3, 6, 1, 1, false, false, 0},
-        Shape{LF, LF, 2, 20000, 1, 1, false, false, 0},  // pieces longer than one bulk slot
-        Shape{LF, PF, 3, 1024, 1, 1, false, false, 8},   // misaligned bases: bulk falls back
+        Shape{LF, LF, 2, 20000, 1, 1, false, false, 0},  // items of many warp passes
+        Shape{LF, PF, 3, 1024, 1, 1, false, false, 8},   // misaligned bases: 8-byte words
         Shape{LF, PF, 2, 24, 1, 1, false, false, 0},     // 16-byte-unaligned items
         // pinned host <-> device
         Shape{LF, PF, 4, 1024, 1, 1, false, true, 0}, Shape{PF, LF, 1, 1024, 1, 1, true, false, 0},

@@ -64,28 +64,17 @@ struct KVTransferParams {
   bool pdl;
 };
 
-// How a launch walks its items; the defaults are what launch_kv_transfer
-// without a config uses (chosen by benchmarks/cpp/kvio_sweep.cu on an H100).
+// Launch tuning (framework-free callers and benchmarks/cpp/kvio_sweep.cu).
 struct KVTransferConfig {
   // Items a warp copies together, all their loads issued before any store
-  // (more bytes in flight per warp, which reads over PCIe need): 1, 2 or 4;
-  // 0 = the default.
+  // (more bytes in flight per warp, which reads over PCIe need): 1 or 2;
+  // 0 = the default (2).
   int items_per_warp = 0;
-  // Order of the items: 0 = layer by layer (index fastest); 1 = the order of a
-  // page-first side's memory (pf: a token's layers in a row; ph: a page's
-  // tokens of one layer, then the next layer), so that side is read or written
-  // sequentially; -1 = 1 when a side is pf/ph and several layers move, else 0.
-  int order = -1;
-  // 1: copy with the Tensor Memory Accelerator (cp.async.bulk through a ring
-  // of shared memory, one issuing thread per warp) where every piece is 16-byte
-  // aligned and sized (others fall back to the warp copy); 0: warp copy;
-  // -1 = the default.
-  int bulk = -1;
 };
 
 #if __has_include(<cuda_runtime_api.h>)
-// One warp moves one item at a time; warps stride over all
-// num_kv * num_layers * num_indices items. The grid is min(block_quota,
+// A warp moves one or two items at a time (KVTransferConfig); warps stride
+// over all num_kv * num_layers * num_indices items. The grid is min(block_quota,
 // blocks needed) blocks, so the copy never occupies more than block_quota
 // SMs. `table` is read only by sides with inline_table set (may be null
 // otherwise). Returns the launch error, if any.

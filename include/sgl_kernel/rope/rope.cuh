@@ -2,16 +2,37 @@
 // frequency picked by mrope_component), neox and interleaved pairing, and the
 // fused KV-cache store.
 //
-// A block owns one token (or, when there are too few tokens to fill the GPU,
-// a slice of one token's work): it stages the token's cos/sin row in shared
-// memory as fp32 once, then its threads walk "units" of the token's heads.
-// A unit is W lanes of one head: a rotary unit holds W pairs (neox: lanes i
-// and i + rotary_dim/2) or W/2 pairs (interleaved: lanes 2i, 2i+1), a pass
-// unit W lanes past rotary_dim, a v unit W lanes of v bound for v_buffer.
-// W is one 16-byte vector where alignment allows, else one element. Each
-// thread loads ITEMS units before computing any of them, so several loads
-// stay in flight per thread (q_out may alias q, so the compiler cannot hoist
-// the loads of the next unit above the stores of this one by itself).
+// Work is cut into "units": W lanes of one head. A rotary unit holds W pairs
+// (neox: lanes i and i + rotary_dim/2) or W/2 pairs (interleaved: lanes 2i,
+// 2i+1), a pass unit W lanes past rotary_dim, a v unit W lanes of v bound for
+// v_buffer. W is one 16-byte vector where alignment allows, else one element.
+// A token's units are laid out as all q heads' units, then all k heads', then
+// (fused) all v heads'; the (token, unit) pairs of all tokens form one flat
+// index space [0, nnz * units_per_token) that a persistent grid (the resident
+// blocks, or fewer when the work is smaller) walks with a grid-stride loop.
+//
+// Each thread takes kItems units of the flat space per step (neighbouring
+// threads take neighbouring units, so accesses coalesce), issues all their
+// loads (positions, q/k/v vectors, then the cos/sin values the positions
+// select) before computing any of them, and reads cos/sin straight from
+// global memory: a token's row is reused by all its heads and neighbouring
+// units of a block belong to the same token, so those reads hit L1/L2.
+// Positions, cache locations and cos/sin go through the read-only path
+// (ld.global.nc); q/k/v do not, since q_out may alias q (which is also why the
+// loads of all units are written before any store: the compiler could not
+// hoist them above the stores by itself). No shared memory, no block barrier.
+//
+// History (H100, 64 + 4 heads of 128, bf16, 16384 tokens, in place): the first
+// kernel gave a block one token at a time, staging its cos/sin row in shared
+// memory behind two __syncthreads and a dependent position load; it ran at
+// 0.57 x copy bandwidth (latency-bound). This flat walk measured 0.73 (0.75
+// with the fused KV store) in the same run, 1.2-1.3 x faster from 1024 tokens
+// up and equal at 1-16 tokens, and replaced it.
+//
+// Registers (sm_90a, ptxas): the bf16 neox path with an fp32 cache takes ~118
+// per thread at kItems = 2 (2 units x (2 x 16 B of q/k + 16 fp32 cos/sin) live
+// at once), so 512 threads stay resident per SM. kItems is a launch option
+// (RopeConfig::items_per_thread: 1, 2, 4) timed by benchmarks/cpp/rope_sweep.cu.
 //
 // The fp32 products and sums use the _rn intrinsics so no multiply-add is
 // contracted: the results match the CPU backend bit for bit.
@@ -20,23 +41,39 @@
 #include <cstdint>
 #include <type_traits>
 
+#include <cuda_runtime.h>
+
 #include "sgl_kernel/common/check.h"
 #include "sgl_kernel/common/convert.cuh"
 #include "sgl_kernel/common/launch.cuh"
 #include "sgl_kernel/common/math.cuh"
 #include "sgl_kernel/common/vec.cuh"
 #include "sgl_kernel/rope/rope.h"
-#include "sgl_kernel/rope/rope_flat.cuh"
 
 namespace sgl_kernel {
 namespace rope_detail {
 
-constexpr int kItems = 2;
+constexpr int kDefaultItems = 2;  // units per thread per step (RopeConfig::items_per_thread)
 constexpr int kMaxThreads = 256;
 
 enum UnitKind : int { kNone = 0, kRotary = 1, kPass = 2 };
 
-// Where one unit reads and writes (head base pointers plus lane offsets).
+// Per-launch constants derived on the host.
+struct RopeLayout {
+  int64_t total;       // nnz * per_tok
+  uint32_t per_tok;    // units of one token
+  uint32_t uq, uk, uv; // units of one q / k / v head
+  uint32_t nq, nqk;    // q units, q + k units of one token
+  uint32_t n_rot;      // rotary units of one head
+  bool cs_vec;         // cos/sin may be read as vectors (see kCsChunk)
+};
+
+// Elements of one cos/sin vector read: at most 16 bytes and at most a unit's
+// frequencies.
+template <class CS, int PV>
+constexpr int kCsChunk = PV < kVec16<CS> ? PV : kVec16<CS>;
+
+// Where one unit reads and writes, each pointer at the unit's first lane.
 // dst == nullptr: no write-back (pass-through lanes in place, v units);
 // buf == nullptr: no cache store.
 template <class T, class B>
@@ -44,10 +81,10 @@ struct Unit {
   const T* src;
   T* dst;
   B* buf;
-  int64_t lo, hi;  // lane offsets within the head of the two halves
-  int64_t freq;    // first frequency index (rotary units)
-  float scale;
+  int64_t tok;
+  uint32_t freq;  // first frequency (rotary units)
   int kind;
+  float scale;
 };
 
 template <class T, int W>
@@ -55,8 +92,37 @@ struct Frag {
   Vec<T, W> lo, hi;
 };
 
+template <class CS, int PV>
+struct CosSin {
+  CS c[PV], s[PV];
+};
+
+// Read-only (non-coherent) load of a 2/4/8/16-byte value.
+template <class V>
+SGL_DEVICE V ldg(const V* p) {
+  static_assert(sizeof(V) == 2 || sizeof(V) == 4 || sizeof(V) == 8 || sizeof(V) == 16, "ldg size");
+  if constexpr (sizeof(V) == 16) {
+    const uint4 u = __ldg(reinterpret_cast<const uint4*>(p));
+    return *reinterpret_cast<const V*>(&u);
+  } else if constexpr (sizeof(V) == 8) {
+    const uint2 u = __ldg(reinterpret_cast<const uint2*>(p));
+    return *reinterpret_cast<const V*>(&u);
+  } else if constexpr (sizeof(V) == 4) {
+    const unsigned u = __ldg(reinterpret_cast<const unsigned*>(p));
+    return *reinterpret_cast<const V*>(&u);
+  } else {
+    const unsigned short u = __ldg(reinterpret_cast<const unsigned short*>(p));
+    return *reinterpret_cast<const V*>(&u);
+  }
+}
+
 SGL_DEVICE int64_t load_index(const void* p, bool is64, int64_t i) {
-  return is64 ? static_cast<const int64_t*>(p)[i] : static_cast<int64_t>(static_cast<const int32_t*>(p)[i]);
+  return is64 ? static_cast<int64_t>(__ldg(static_cast<const long long*>(p) + i))
+              : static_cast<int64_t>(__ldg(static_cast<const int*>(p) + i));
+}
+
+SGL_DEVICE int64_t load_pos(const RopeParams& p, int comp, int64_t tok) {
+  return load_index(p.pos, p.pos_int64, comp * p.pos_stride_comp + tok * p.pos_stride_tok);
 }
 
 template <class B, class T, int W>
@@ -73,80 +139,128 @@ SGL_DEVICE void store_buffer(B* dst, const Vec<T, W>& x, float scale) {
   b.store(dst);
 }
 
-// One token's item counts are far below 2^31: 32-bit division is several
-// times cheaper than 64-bit on the GPU.
-SGL_DEVICE int64_t div32(int64_t a, int64_t b) {
-  return static_cast<int64_t>(static_cast<uint32_t>(a) / static_cast<uint32_t>(b));
-}
-
-// Decodes work item w of token tok into a unit. Items are laid out as all q
-// heads' units, then all k heads' units, then (fused) all v heads' units.
+// Decodes flat item g into a unit (kind kNone past the end).
 template <class T, class B, int W, bool kInterleave, bool kFused>
-SGL_DEVICE Unit<T, B> decode(const RopeParams& p, int64_t tok, int64_t loc, int64_t w, int64_t uq, int64_t uk,
-                             int64_t uv) {
-  constexpr int64_t PV = (kInterleave && W > 1) ? W / 2 : W;
-  const int64_t half = p.rotary_dim / 2;
-  const int64_t n_rot = half / PV;
-  Unit<T, B> u;
+SGL_DEVICE void decode(const RopeParams& p, const RopeLayout& L, int64_t g, Unit<T, B>& u) {
+  constexpr uint32_t PV = (kInterleave && W > 1) ? W / 2 : W;
+  if (g >= L.total) {
+    u.kind = kNone;
+    return;
+  }
+  // 32-bit division (several times cheaper than 64-bit) while g fits.
+  int64_t tok;
+  uint32_t w;
+  if (g < (int64_t{1} << 32)) {
+    const uint32_t t = static_cast<uint32_t>(g) / L.per_tok;
+    tok = t;
+    w = static_cast<uint32_t>(g) - t * L.per_tok;
+  } else {
+    tok = g / static_cast<int64_t>(L.per_tok);
+    w = static_cast<uint32_t>(g - tok * static_cast<int64_t>(L.per_tok));
+  }
+  u.tok = tok;
   u.buf = nullptr;
   u.scale = 1.f;
-  int64_t head, idx;
-  const int64_t nq = p.num_q_heads * uq, nk = p.num_k_heads * uk;
-  if (w < nq) {
-    head = div32(w, uq);
-    idx = w - head * uq;
-    u.src = static_cast<const T*>(p.q) + tok * p.q_stride_tok + head * p.q_stride_head;
-    u.dst = static_cast<T*>(p.q_out) + tok * p.q_out_stride_tok + head * p.q_out_stride_head;
-  } else if (w < nq + nk) {
-    w -= nq;
-    head = div32(w, uk);
-    idx = w - head * uk;
-    u.src = static_cast<const T*>(p.k) + tok * p.k_stride_tok + head * p.k_stride_head;
-    u.dst = static_cast<T*>(p.k_out) + tok * p.k_out_stride_tok + head * p.k_out_stride_head;
+  u.freq = 0;
+  uint32_t head, idx;
+  const T* src;
+  T* dst;
+  if (w < L.nq) {
+    head = w / L.uq;
+    idx = w - head * L.uq;
+    src = static_cast<const T*>(p.q) + tok * p.q_stride_tok + head * p.q_stride_head;
+    dst = static_cast<T*>(p.q_out) + tok * p.q_out_stride_tok + head * p.q_out_stride_head;
+  } else if (w < L.nqk) {
+    w -= L.nq;
+    head = w / L.uk;
+    idx = w - head * L.uk;
+    src = static_cast<const T*>(p.k) + tok * p.k_stride_tok + head * p.k_stride_head;
+    dst = static_cast<T*>(p.k_out) + tok * p.k_out_stride_tok + head * p.k_out_stride_head;
     if constexpr (kFused) {
+      const int64_t loc = static_cast<int64_t>(__ldg(reinterpret_cast<const long long*>(p.cache_loc) + tok));
       u.buf = static_cast<B*>(p.k_buffer) + loc * p.kb_stride_row + head * p.kb_stride_head;
       u.scale = p.k_scale;
     }
   } else {
-    w -= nq + nk;
-    head = div32(w, uv);
-    idx = w - head * uv;
-    u.src = static_cast<const T*>(p.v) + tok * p.v_stride_tok + head * p.v_stride_head;
+    w -= L.nqk;
+    head = w / L.uv;
+    idx = w - head * L.uv;
+    const int64_t lane = static_cast<int64_t>(idx) * W;
+    const int64_t loc = static_cast<int64_t>(__ldg(reinterpret_cast<const long long*>(p.cache_loc) + tok));
+    u.src = static_cast<const T*>(p.v) + tok * p.v_stride_tok + head * p.v_stride_head + lane;
     u.dst = nullptr;
-    u.buf = static_cast<B*>(p.v_buffer) + loc * p.vb_stride_row + head * p.vb_stride_head;
+    u.buf = static_cast<B*>(p.v_buffer) + loc * p.vb_stride_row + head * p.vb_stride_head + lane;
     u.scale = p.v_scale;
     u.kind = kPass;
-    u.lo = idx * W;
-    u.hi = 0;
-    u.freq = 0;
-    return u;
+    return;
   }
-  if (idx < n_rot) {
+  int64_t lane;
+  if (idx < L.n_rot) {
     u.kind = kRotary;
     u.freq = idx * PV;
-    if constexpr (kInterleave) {
-      u.lo = 2 * u.freq;
-      u.hi = u.lo + 1;  // used only when W == 1
-    } else {
-      u.lo = u.freq;
-      u.hi = half + u.freq;
-    }
+    lane = kInterleave ? 2 * static_cast<int64_t>(u.freq) : static_cast<int64_t>(u.freq);
   } else {
     u.kind = kPass;
     // In place, pass-through lanes need no write-back (only the cache store).
-    if (u.dst == u.src) u.dst = nullptr;
-    u.lo = p.rotary_dim + (idx - n_rot) * W;
-    u.hi = 0;
-    u.freq = 0;
+    if (dst == src) dst = nullptr;
+    lane = p.rotary_dim + static_cast<int64_t>(idx - L.n_rot) * W;
   }
-  return u;
+  u.src = src + lane;
+  u.dst = dst ? dst + lane : nullptr;
+  if (u.buf) u.buf += lane;
+}
+
+// Offset of a rotary unit's second vector from its first.
+template <bool kInterleave>
+SGL_DEVICE int64_t hi_offset(const RopeParams& p) {
+  return kInterleave ? 1 : p.rotary_dim / 2;
 }
 
 template <class T, class B, int W, bool kInterleave>
-SGL_DEVICE void load_unit(const Unit<T, B>& u, Frag<T, W>& f) {
+SGL_DEVICE void load_unit(const RopeParams& p, const Unit<T, B>& u, Frag<T, W>& f) {
   if (u.kind == kNone) return;
-  f.lo.load(u.src + u.lo);
-  if (u.kind == kRotary && (!kInterleave || W == 1)) f.hi.load(u.src + u.hi);
+  f.lo.load(u.src);
+  if (u.kind == kRotary && (!kInterleave || W == 1)) f.hi.load(u.src + hi_offset<kInterleave>(p));
+}
+
+template <class CS, int N>
+SGL_DEVICE void load_cs_run(CS* out, const CS* src, bool vec) {
+  constexpr int C = kCsChunk<CS, N>;
+  if (vec) {
+#pragma unroll
+    for (int j = 0; j < N; j += C) {
+      const Vec<CS, C> v = ldg(reinterpret_cast<const Vec<CS, C>*>(src + j));
+#pragma unroll
+      for (int e = 0; e < C; ++e) out[j + e] = v[e];
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < N; ++j) out[j] = ldg(src + j);
+  }
+}
+
+// cos/sin of a rotary unit's PV frequencies. pos0: the token's position
+// (component 0), already loaded.
+template <class CS, int PV>
+SGL_DEVICE void load_cos_sin(const RopeParams& p, const RopeLayout& L, int64_t tok, uint32_t freq, int64_t pos0,
+                             CosSin<CS, PV>& cs) {
+  const CS* cache = static_cast<const CS*>(p.cos_sin);
+  const int64_t half = p.rotary_dim / 2;
+  if (!p.mrope) {
+    const CS* row = cache + pos0 * p.cs_stride + freq;
+    load_cs_run<CS, PV>(cs.c, row, L.cs_vec);
+    load_cs_run<CS, PV>(cs.s, row + half, L.cs_vec);
+    return;
+  }
+  const int64_t pos1 = load_pos(p, 1, tok), pos2 = load_pos(p, 2, tok);
+#pragma unroll
+  for (int j = 0; j < PV; ++j) {
+    const int comp = mrope_component(p, static_cast<int64_t>(freq) + j);
+    const int64_t pos = comp == 0 ? pos0 : (comp == 1 ? pos1 : pos2);
+    const CS* row = cache + pos * p.cs_stride + freq + j;
+    cs.c[j] = ldg(row);
+    cs.s[j] = ldg(row + half);
+  }
 }
 
 SGL_DEVICE void rotate(float x, float y, float c, float s, float& xo, float& yo) {
@@ -154,8 +268,9 @@ SGL_DEVICE void rotate(float x, float y, float c, float s, float& xo, float& yo)
   yo = __fadd_rn(__fmul_rn(y, c), __fmul_rn(x, s));
 }
 
-template <class T, class B, int W, bool kInterleave>
-SGL_DEVICE void finish_unit(const Unit<T, B>& u, Frag<T, W>& f, const float* cos_s, const float* sin_s) {
+template <class T, class CS, class B, int W, bool kInterleave>
+SGL_DEVICE void finish_unit(const RopeParams& p, const Unit<T, B>& u, Frag<T, W>& f,
+                            const CosSin<CS, (kInterleave && W > 1) ? W / 2 : W>& cs) {
   if (u.kind == kNone) return;
   const bool two = u.kind == kRotary && (!kInterleave || W == 1);
   if (u.kind == kRotary) {
@@ -163,7 +278,7 @@ SGL_DEVICE void finish_unit(const Unit<T, B>& u, Frag<T, W>& f, const float* cos
 #pragma unroll
       for (int j = 0; j < W / 2; ++j) {
         float xo, yo;
-        rotate(to_float(f.lo[2 * j]), to_float(f.lo[2 * j + 1]), cos_s[u.freq + j], sin_s[u.freq + j], xo, yo);
+        rotate(to_float(f.lo[2 * j]), to_float(f.lo[2 * j + 1]), to_float(cs.c[j]), to_float(cs.s[j]), xo, yo);
         f.lo[2 * j] = from_float<T>(xo);
         f.lo[2 * j + 1] = from_float<T>(yo);
       }
@@ -171,130 +286,114 @@ SGL_DEVICE void finish_unit(const Unit<T, B>& u, Frag<T, W>& f, const float* cos
 #pragma unroll
       for (int j = 0; j < W; ++j) {
         float xo, yo;
-        rotate(to_float(f.lo[j]), to_float(f.hi[j]), cos_s[u.freq + j], sin_s[u.freq + j], xo, yo);
+        rotate(to_float(f.lo[j]), to_float(f.hi[j]), to_float(cs.c[j]), to_float(cs.s[j]), xo, yo);
         f.lo[j] = from_float<T>(xo);
         f.hi[j] = from_float<T>(yo);
       }
     }
   }
+  const int64_t hoff = hi_offset<kInterleave>(p);
   if (u.dst) {
-    f.lo.store(u.dst + u.lo);
-    if (two) f.hi.store(u.dst + u.hi);
+    f.lo.store(u.dst);
+    if (two) f.hi.store(u.dst + hoff);
   }
   if (u.buf) {
-    store_buffer<B>(u.buf + u.lo, f.lo, u.scale);
-    if (two) store_buffer<B>(u.buf + u.hi, f.hi, u.scale);
+    store_buffer<B>(u.buf, f.lo, u.scale);
+    if (two) store_buffer<B>(u.buf + hoff, f.hi, u.scale);
   }
 }
 
-// grid: x walks tokens (grid-stride), y splits one token's items into chunks
-// of items_per_block. Dynamic shared memory: rotary_dim floats.
-template <class T, class CS, class B, int W, bool kInterleave, bool kFused>
-__global__ void __launch_bounds__(kMaxThreads) rope_kernel(const RopeParams p, int64_t items_per_block) {
-  extern __shared__ float cs_smem[];
-  constexpr int64_t PV = (kInterleave && W > 1) ? W / 2 : W;
-  const int64_t half = p.rotary_dim / 2;
-  const int64_t n_rot = half / PV;
-  const int64_t n_pass = (p.head_size - p.rotary_dim) / W;
-  const int64_t uq = n_rot + (p.q_out != p.q ? n_pass : 0);
-  const int64_t uk = n_rot + ((p.k_out != p.k || kFused) ? n_pass : 0);
-  const int64_t uv = kFused ? p.head_size / W : 0;
-  const int64_t total = p.num_q_heads * uq + p.num_k_heads * (uk + uv);
-  const int64_t begin = static_cast<int64_t>(blockIdx.y) * items_per_block;
-  const int64_t end = begin + items_per_block < total ? begin + items_per_block : total;
-  const int64_t step = static_cast<int64_t>(blockDim.x) * kItems;
-  float* cos_s = cs_smem;
-  float* sin_s = cs_smem + half;
-  const CS* cache = static_cast<const CS*>(p.cos_sin);
+// 1-D persistent grid walking the flat (token, unit) space; no shared memory.
+template <class T, class CS, class B, int W, bool kInterleave, bool kFused, int kItems>
+__global__ void __launch_bounds__(kMaxThreads) rope_kernel(const RopeParams p, const RopeLayout L) {
+  constexpr int PV = (kInterleave && W > 1) ? W / 2 : W;
+  const int64_t chunk = static_cast<int64_t>(blockDim.x) * kItems;
+  const int64_t stride = chunk * gridDim.x;
   pdl_wait();
   pdl_launch_dependents();
 
-  for (int64_t tok = blockIdx.x; tok < p.nnz; tok += gridDim.x) {
-    const int64_t loc = kFused ? p.cache_loc[tok] : 0;
+  for (int64_t base = static_cast<int64_t>(blockIdx.x) * chunk + threadIdx.x; base < L.total; base += stride) {
     Unit<T, B> u[kItems];
     Frag<T, W> f[kItems];
-    int64_t w = begin + threadIdx.x;
-    // The first units' loads go out before the cos/sin staging, overlapping
-    // the two round trips to memory.
+    CosSin<CS, PV> cs[kItems];
+    int64_t pos[kItems];
 #pragma unroll
     for (int it = 0; it < kItems; ++it) {
-      const int64_t wi = w + static_cast<int64_t>(it) * blockDim.x;
-      if (wi < end) {
-        u[it] = decode<T, B, W, kInterleave, kFused>(p, tok, loc, wi, uq, uk, uv);
-      } else {
-        u[it].kind = kNone;
-      }
-      load_unit<T, B, W, kInterleave>(u[it], f[it]);
+      decode<T, B, W, kInterleave, kFused>(p, L, base + static_cast<int64_t>(it) * blockDim.x, u[it]);
     }
-    __syncthreads();  // the previous token's readers are done with the cos/sin row
-    for (int64_t i = threadIdx.x; i < half; i += blockDim.x) {
-      const int64_t comp = mrope_component(p, i);
-      const int64_t pos = load_index(p.pos, p.pos_int64, comp * p.pos_stride_comp + tok * p.pos_stride_tok);
-      const CS* row = cache + pos * p.cs_stride;
-      cos_s[i] = to_float(row[i]);
-      sin_s[i] = to_float(row[half + i]);
-    }
-    __syncthreads();
-    while (true) {
+    // Every load is issued before any compute or store: the positions first
+    // (the head of the dependent chain), then q/k/v, then cos/sin.
 #pragma unroll
-      for (int it = 0; it < kItems; ++it) finish_unit<T, B, W, kInterleave>(u[it], f[it], cos_s, sin_s);
-      w += step;
-      if (w >= end) break;
+    for (int it = 0; it < kItems; ++it) pos[it] = u[it].kind == kRotary ? load_pos(p, 0, u[it].tok) : 0;
 #pragma unroll
-      for (int it = 0; it < kItems; ++it) {
-        const int64_t wi = w + static_cast<int64_t>(it) * blockDim.x;
-        if (wi < end) {
-          u[it] = decode<T, B, W, kInterleave, kFused>(p, tok, loc, wi, uq, uk, uv);
-        } else {
-          u[it].kind = kNone;
-        }
-        load_unit<T, B, W, kInterleave>(u[it], f[it]);
-      }
+    for (int it = 0; it < kItems; ++it) load_unit<T, B, W, kInterleave>(p, u[it], f[it]);
+#pragma unroll
+    for (int it = 0; it < kItems; ++it) {
+      if (u[it].kind == kRotary) load_cos_sin<CS, PV>(p, L, u[it].tok, u[it].freq, pos[it], cs[it]);
     }
+#pragma unroll
+    for (int it = 0; it < kItems; ++it) finish_unit<T, CS, B, W, kInterleave>(p, u[it], f[it], cs[it]);
   }
 }
 
+template <class T, class CS, class B, int W, bool kInterleave, bool kFused, int kItems>
+cudaError_t launch_items(const RopeParams& p, const RopeLayout& L, cudaStream_t stream) {
+  const int64_t sms = num_sms();
+  // Small work (decode): smaller blocks, so a few tokens still spread over
+  // many SMs.
+  int64_t threads = kMaxThreads;
+  while (threads > 64 && div_up<int64_t>(L.total, threads * kItems) < 2 * sms) threads /= 2;
+  auto kernel = rope_kernel<T, CS, B, W, kInterleave, kFused, kItems>;
+  const int64_t resident = sms * resident_blocks_per_sm(kernel, static_cast<int>(threads));
+  const int64_t blocks = div_up<int64_t>(L.total, threads * kItems);
+  const dim3 grid(static_cast<unsigned>(blocks < resident ? blocks : resident));
+  return launch_kernel(kernel, grid, dim3(static_cast<unsigned>(threads)), 0, stream, p.pdl, p, L);
+}
+
 template <class T, class CS, class B, int W, bool kInterleave, bool kFused>
-cudaError_t launch_cfg(const RopeParams& p, cudaStream_t stream) {
-  constexpr int64_t PV = (kInterleave && W > 1) ? W / 2 : W;
+cudaError_t launch_cfg(const RopeParams& p, int items, cudaStream_t stream) {
+  constexpr int PV = (kInterleave && W > 1) ? W / 2 : W;
   const int64_t n_rot = p.rotary_dim / 2 / PV;
   const int64_t n_pass = (p.head_size - p.rotary_dim) / W;
   const int64_t uq = n_rot + (p.q_out != p.q ? n_pass : 0);
   const int64_t uk = n_rot + ((p.k_out != p.k || kFused) ? n_pass : 0);
   const int64_t uv = kFused ? p.head_size / W : 0;
-  const int64_t total = p.num_q_heads * uq + p.num_k_heads * (uk + uv);
-  if (total == 0) return cudaSuccess;
-  const int64_t sms = num_sms();
-  // Few tokens (decode): smaller blocks and a token's items split over
-  // several blocks, so the work spreads over more SMs.
-  const int64_t threads = p.nnz < sms ? 128 : kMaxThreads;
-  int64_t split = 1;
-  if (p.nnz < 2 * sms) {
-    const int64_t want = div_up<int64_t>(2 * sms, p.nnz);
-    const int64_t most = div_up<int64_t>(total, threads);
-    split = want < most ? want : most;
+  const int64_t nq = p.num_q_heads * uq;
+  const int64_t nqk = nq + p.num_k_heads * uk;
+  const int64_t per_tok = nqk + p.num_k_heads * uv;
+  if (per_tok == 0) return cudaSuccess;
+  if (per_tok >= (int64_t{1} << 31)) return cudaErrorInvalidValue;
+  RopeLayout L;
+  L.total = p.nnz * per_tok;
+  L.per_tok = static_cast<uint32_t>(per_tok);
+  L.uq = static_cast<uint32_t>(uq);
+  L.uk = static_cast<uint32_t>(uk);
+  L.uv = static_cast<uint32_t>(uv);
+  L.nq = static_cast<uint32_t>(nq);
+  L.nqk = static_cast<uint32_t>(nqk);
+  L.n_rot = static_cast<uint32_t>(n_rot);
+  constexpr int C = kCsChunk<CS, PV>;
+  L.cs_vec = C > 1 && is_aligned(p.cos_sin, C * static_cast<int64_t>(sizeof(CS))) && p.cs_stride % C == 0 &&
+             (p.rotary_dim / 2) % C == 0;
+  switch (items) {
+    case 1: return launch_items<T, CS, B, W, kInterleave, kFused, 1>(p, L, stream);
+    case 4: return launch_items<T, CS, B, W, kInterleave, kFused, 4>(p, L, stream);
+    default: return launch_items<T, CS, B, W, kInterleave, kFused, 2>(p, L, stream);
   }
-  const int64_t per_block = div_up<int64_t>(total, split);
-  split = div_up<int64_t>(total, per_block);
-  const int64_t max_grid_x = int64_t{1} << 24;  // the token loop covers the rest
-  const dim3 grid(static_cast<unsigned>(p.nnz < max_grid_x ? p.nnz : max_grid_x), static_cast<unsigned>(split));
-  const size_t smem = static_cast<size_t>(p.rotary_dim) * sizeof(float);
-  auto kernel = rope_kernel<T, CS, B, W, kInterleave, kFused>;
-  if (smem > 48 * 1024) return cudaErrorInvalidValue;
-  return launch_kernel(kernel, grid, dim3(static_cast<unsigned>(threads)), smem, stream, p.pdl, p, per_block);
 }
 
 template <class T, class CS, class B, int W>
-cudaError_t launch_w(const RopeParams& p, cudaStream_t stream) {
+cudaError_t launch_w(const RopeParams& p, int items, cudaStream_t stream) {
   const bool fused = p.k_buffer != nullptr;
   if constexpr (std::is_same_v<B, T>) {
     if (!fused) {
-      return p.interleave ? launch_cfg<T, CS, B, W, true, false>(p, stream)
-                          : launch_cfg<T, CS, B, W, false, false>(p, stream);
+      return p.interleave ? launch_cfg<T, CS, B, W, true, false>(p, items, stream)
+                          : launch_cfg<T, CS, B, W, false, false>(p, items, stream);
     }
   }
   if (!fused) return cudaErrorInvalidValue;  // a non-T buffer type makes sense only with a store
-  return p.interleave ? launch_cfg<T, CS, B, W, true, true>(p, stream) : launch_cfg<T, CS, B, W, false, true>(p, stream);
+  return p.interleave ? launch_cfg<T, CS, B, W, true, true>(p, items, stream)
+                      : launch_cfg<T, CS, B, W, false, true>(p, items, stream);
 }
 
 }  // namespace rope_detail
@@ -326,11 +425,10 @@ cudaError_t launch_rope(const RopeParams& p, const RopeConfig& cfg, cudaStream_t
              p.kb_stride_head % V == 0 && p.vb_stride_row % V == 0 && p.vb_stride_head % V == 0 &&
              is_aligned(p.v, 16) && is_aligned(p.k_buffer, bvec) && is_aligned(p.v_buffer, bvec);
   }
-  if (cfg.schedule == 1) {
-    return vec_ok ? rope_flat_detail::launch_w<T, CS, B, V>(p, stream) : rope_flat_detail::launch_w<T, CS, B, 1>(p, stream);
-  }
-  if (vec_ok) return rope_detail::launch_w<T, CS, B, V>(p, stream);
-  return rope_detail::launch_w<T, CS, B, 1>(p, stream);
+  const int items = cfg.items_per_thread == 0 ? rope_detail::kDefaultItems : cfg.items_per_thread;
+  if (items != 1 && items != 2 && items != 4) return cudaErrorInvalidValue;
+  if (vec_ok) return rope_detail::launch_w<T, CS, B, V>(p, items, stream);
+  return rope_detail::launch_w<T, CS, B, 1>(p, items, stream);
 }
 
 }  // namespace sgl_kernel

@@ -70,7 +70,7 @@ SGL_HOST_DEVICE int mrope_component(const RopeParams& p, int64_t i) {
 // store). Returns the launch error, if any.
 // Kernel choice, for tuning and for checking a candidate against the default.
 struct RopeConfig {
-  int schedule = -1;  // -1 / 0: per-token staged cos/sin (default); 1: flat (token, unit) grid-stride
+  int items_per_thread = 0;  // units each thread loads before computing: 1, 2 or 4; 0 = the default (2)
 };
 
 #if __has_include(<cuda_runtime_api.h>)
