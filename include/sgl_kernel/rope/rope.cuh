@@ -26,13 +26,15 @@
 // kernel gave a block one token at a time, staging its cos/sin row in shared
 // memory behind two __syncthreads and a dependent position load; it ran at
 // 0.57 x copy bandwidth (latency-bound). This flat walk measured 0.73 (0.75
-// with the fused KV store) in the same run, 1.2-1.3 x faster from 1024 tokens
-// up and equal at 1-16 tokens, and replaced it.
+// with the fused KV store) in the same run with 2 units per thread, 0.90
+// (0.94) with 1, and equal at 1-16 tokens, and replaced it.
 //
 // Registers (sm_90a, ptxas): the bf16 neox path with an fp32 cache takes ~118
 // per thread at kItems = 2 (2 units x (2 x 16 B of q/k + 16 fp32 cos/sin) live
-// at once), so 512 threads stay resident per SM. kItems is a launch option
-// (RopeConfig::items_per_thread: 1, 2, 4) timed by benchmarks/cpp/rope_sweep.cu.
+// at once); one unit per thread (the default) takes ~62, so all 2048 threads
+// an SM holds stay resident. kItems and the
+// block size are launch options (RopeConfig) timed by
+// benchmarks/cpp/rope_sweep.cu.
 //
 // The fp32 products and sums use the _rn intrinsics so no multiply-add is
 // contracted: the results match the CPU backend bit for bit.
@@ -53,8 +55,13 @@
 namespace sgl_kernel {
 namespace rope_detail {
 
-constexpr int kDefaultItems = 2;  // units per thread per step (RopeConfig::items_per_thread)
-constexpr int kMaxThreads = 256;
+// Units per thread per step and block size (RopeConfig). Measured on an H100
+// (benchmarks/cpp/rope_sweep.cu, 16384 tokens, 256 threads): 1 unit per thread
+// 0.90 x copy (0.94 with the fused store), 2 units 0.73 (0.75), 4 units 0.49:
+// fewer registers per thread keep more threads, and so more loads, resident.
+constexpr int kDefaultItems = 1;
+constexpr int kDefaultThreads = 256;
+constexpr int kMaxThreads = 512;
 
 enum UnitKind : int { kNone = 0, kRotary = 1, kPass = 2 };
 
@@ -337,11 +344,11 @@ __global__ void __launch_bounds__(kMaxThreads) rope_kernel(const RopeParams p, c
 }
 
 template <class T, class CS, class B, int W, bool kInterleave, bool kFused, int kItems>
-cudaError_t launch_items(const RopeParams& p, const RopeLayout& L, cudaStream_t stream) {
+cudaError_t launch_items(const RopeParams& p, const RopeLayout& L, int max_threads, cudaStream_t stream) {
   const int64_t sms = num_sms();
   // Small work (decode): smaller blocks, so a few tokens still spread over
   // many SMs.
-  int64_t threads = kMaxThreads;
+  int64_t threads = max_threads;
   while (threads > 64 && div_up<int64_t>(L.total, threads * kItems) < 2 * sms) threads /= 2;
   auto kernel = rope_kernel<T, CS, B, W, kInterleave, kFused, kItems>;
   const int64_t resident = sms * resident_blocks_per_sm(kernel, static_cast<int>(threads));
@@ -351,7 +358,7 @@ cudaError_t launch_items(const RopeParams& p, const RopeLayout& L, cudaStream_t 
 }
 
 template <class T, class CS, class B, int W, bool kInterleave, bool kFused>
-cudaError_t launch_cfg(const RopeParams& p, int items, cudaStream_t stream) {
+cudaError_t launch_cfg(const RopeParams& p, int items, int threads, cudaStream_t stream) {
   constexpr int PV = (kInterleave && W > 1) ? W / 2 : W;
   const int64_t n_rot = p.rotary_dim / 2 / PV;
   const int64_t n_pass = (p.head_size - p.rotary_dim) / W;
@@ -376,24 +383,23 @@ cudaError_t launch_cfg(const RopeParams& p, int items, cudaStream_t stream) {
   L.cs_vec = C > 1 && is_aligned(p.cos_sin, C * static_cast<int64_t>(sizeof(CS))) && p.cs_stride % C == 0 &&
              (p.rotary_dim / 2) % C == 0;
   switch (items) {
-    case 1: return launch_items<T, CS, B, W, kInterleave, kFused, 1>(p, L, stream);
-    case 4: return launch_items<T, CS, B, W, kInterleave, kFused, 4>(p, L, stream);
-    default: return launch_items<T, CS, B, W, kInterleave, kFused, 2>(p, L, stream);
+    case 1: return launch_items<T, CS, B, W, kInterleave, kFused, 1>(p, L, threads, stream);
+    default: return launch_items<T, CS, B, W, kInterleave, kFused, 2>(p, L, threads, stream);
   }
 }
 
 template <class T, class CS, class B, int W>
-cudaError_t launch_w(const RopeParams& p, int items, cudaStream_t stream) {
+cudaError_t launch_w(const RopeParams& p, int items, int threads, cudaStream_t stream) {
   const bool fused = p.k_buffer != nullptr;
   if constexpr (std::is_same_v<B, T>) {
     if (!fused) {
-      return p.interleave ? launch_cfg<T, CS, B, W, true, false>(p, items, stream)
-                          : launch_cfg<T, CS, B, W, false, false>(p, items, stream);
+      return p.interleave ? launch_cfg<T, CS, B, W, true, false>(p, items, threads, stream)
+                          : launch_cfg<T, CS, B, W, false, false>(p, items, threads, stream);
     }
   }
   if (!fused) return cudaErrorInvalidValue;  // a non-T buffer type makes sense only with a store
-  return p.interleave ? launch_cfg<T, CS, B, W, true, true>(p, items, stream)
-                      : launch_cfg<T, CS, B, W, false, true>(p, items, stream);
+  return p.interleave ? launch_cfg<T, CS, B, W, true, true>(p, items, threads, stream)
+                      : launch_cfg<T, CS, B, W, false, true>(p, items, threads, stream);
 }
 
 }  // namespace rope_detail
@@ -426,9 +432,11 @@ cudaError_t launch_rope(const RopeParams& p, const RopeConfig& cfg, cudaStream_t
              is_aligned(p.v, 16) && is_aligned(p.k_buffer, bvec) && is_aligned(p.v_buffer, bvec);
   }
   const int items = cfg.items_per_thread == 0 ? rope_detail::kDefaultItems : cfg.items_per_thread;
-  if (items != 1 && items != 2 && items != 4) return cudaErrorInvalidValue;
-  if (vec_ok) return rope_detail::launch_w<T, CS, B, V>(p, items, stream);
-  return rope_detail::launch_w<T, CS, B, 1>(p, items, stream);
+  const int threads = cfg.threads == 0 ? rope_detail::kDefaultThreads : cfg.threads;
+  if (items != 1 && items != 2) return cudaErrorInvalidValue;
+  if (threads < 64 || threads > rope_detail::kMaxThreads || (threads & (threads - 1)) != 0) return cudaErrorInvalidValue;
+  if (vec_ok) return rope_detail::launch_w<T, CS, B, V>(p, items, threads, stream);
+  return rope_detail::launch_w<T, CS, B, 1>(p, items, threads, stream);
 }
 
 }  // namespace sgl_kernel
