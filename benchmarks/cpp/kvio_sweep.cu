@@ -1,9 +1,10 @@
 // KV transfer walks timed against cudaMemcpyAsync of the same bytes in the
-// same run: items per warp (1/2), for device<->device and pinned
+// same run: items per warp (1/2) and item order (layer by layer / a
+// page-first side's memory order), for device<->device and pinned
 // host<->device, with the block quotas the transfers run under beside compute
 // (host: <= 4 blocks). Picks the default of KVTransferConfig (results and the
 // candidates measured and dropped: transfer.cuh, docs/perf/kvcacheio.md).
-//   kvio_sweep [tokens=16384] [layers=32]
+//   kvio_sweep [tokens=16384] [layers=94]
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -50,7 +51,7 @@ struct Setup {
 
 int main(int argc, char** argv) {
   const int64_t tokens = argc > 1 ? std::atoll(argv[1]) : 16384;
-  const int64_t layers = argc > 2 ? std::atoll(argv[2]) : 32;
+  const int64_t layers = argc > 2 ? std::atoll(argv[2]) : 94;
   int sms = 0;
   CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
   cudaDeviceProp prop{};
@@ -114,6 +115,7 @@ int main(int argc, char** argv) {
       {"h2d per_layer pf->lf", KVLayout::kPageFirst, KVLayout::kLayerFirst, true, false, false, 1},
       {"h2d per_layer ph->lf p16", KVLayout::kPageHead, KVLayout::kLayerFirst, true, false, false, 16},
       {"d2h all_layer lf->pf", KVLayout::kLayerFirst, KVLayout::kPageFirst, false, true, true, 1},
+      {"d2h all_layer lf->ph p1", KVLayout::kLayerFirst, KVLayout::kPageHead, false, true, true, 1},
       {"d2h all_layer lf->ph p16", KVLayout::kLayerFirst, KVLayout::kPageHead, false, true, true, 16},
   };
 
@@ -124,14 +126,14 @@ int main(int argc, char** argv) {
     return median_us([&](int) { cudaMemcpyAsync(d, s, bytes, cudaMemcpyDefault, nullptr); }, 3);
   };
 
-  std::printf("| case | quota x warps | per_warp | us | GB/s payload | x cudaMemcpyAsync |\n");
-  std::printf("|---|---|---|---|---|---|\n");
+  std::printf("| case | quota x warps | per_warp | order | us | GB/s payload | x cudaMemcpyAsync |\n");
+  std::printf("|---|---|---|---|---|---|---|\n");
   for (const Setup& s : setups) {
     const int64_t nl = s.all_layers ? layers : 1;
     const int64_t payload = 2 * nl * tokens * kItem;
     const int64_t ref_bytes = payload < pool_bytes ? payload : pool_bytes;
     const float ref = memcpy_us(s.src_host, s.dst_host, ref_bytes) * (static_cast<float>(payload) / ref_bytes);
-    std::printf("| %s | cudaMemcpyAsync | | %.1f | %.1f | 1 |\n", s.name, ref, payload / ref / 1e3);
+    std::printf("| %s | cudaMemcpyAsync | | | %.1f | %.1f | 1 |\n", s.name, ref, payload / ref / 1e3);
     KVTransferParams p{};
     p.src = s.src_layout == KVLayout::kLayerFirst ? lf_side(s.all_layers)
                                                   : paged_side(s.src_layout, s.src_host, s.page);
@@ -153,22 +155,25 @@ int main(int argc, char** argv) {
     const bool host = s.src_host || s.dst_host;
     std::vector<std::pair<int, int>> shapes;
     if (host) {
-      shapes = {{1, 32}, {2, 32}, {4, 32}};
+      shapes = {{4, 32}};
     } else {
       shapes = {{2 * sms, 16}, {sms, 32}};
     }
     for (auto [quota, warps] : shapes) {
       p.block_quota = quota;
       p.warps_per_block = warps;
+      for (int order : {0, 1})
       for (int per_warp : {1, 2}) {
+        if (order == 1 && nl == 1) continue;  // one layer: both orders are the same walk
         KVTransferConfig cfg;
         cfg.items_per_warp = per_warp;
+        cfg.order = order;
         CHECK(kvio_detail::run_kv_transfer(p, nullptr, cfg, nullptr));
         CHECK(cudaDeviceSynchronize());
         const int calls = host ? 2 : 5;
         const float us = median_us([&](int) { kvio_detail::run_kv_transfer(p, nullptr, cfg, nullptr); }, calls);
         CHECK(cudaGetLastError());
-        std::printf("| %s | %d x %d | %d | %.1f | %.1f | %.3f |\n", s.name, quota, warps, per_warp, us,
+        std::printf("| %s | %d x %d | %d | %d | %.1f | %.1f | %.3f |\n", s.name, quota, warps, per_warp, order, us,
                     payload / us / 1e3, ref / us);
         std::fflush(stdout);
       }

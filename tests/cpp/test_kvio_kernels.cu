@@ -1,5 +1,5 @@
 // The KV transfer kernels (transfer.cuh, used without any framework), on the GPU when one is
-// present: both walks (one or two items per warp) against
+// present: every walk (one or two items per warp, each item order) against
 // a host reference built from the layout formulas of transfer.h, bit for bit,
 // between device buffers and from/to pinned host memory, with item sizes and
 // offsets that force the narrow and fallback paths.
@@ -163,7 +163,7 @@ void run_case(const Shape& shape, const KVTransferConfig& cfg, int quota, int wa
         }
   for (int64_t b = 0; b < dst.buffers(); ++b) {
     const auto got = dst.read(b);
-    ASSERT_EQ(got, expect[b]) << "buffer " << b << " items_per_warp " << cfg.items_per_warp;
+    ASSERT_EQ(got, expect[b]) << "buffer " << b << " items_per_warp " << cfg.items_per_warp << " order " << cfg.order;
   }
   src.release();
   dst.release();
@@ -175,12 +175,14 @@ class KVTransferKernel : public ::testing::TestWithParam<Shape> {};
 
 TEST_P(KVTransferKernel, EveryWalkMatchesHostBitwise) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
-  for (int per_warp : {0, 1, 2}) {
-    KVTransferConfig cfg;
-    cfg.items_per_warp = per_warp;
-    run_case(GetParam(), cfg, /*quota=*/3, /*warps=*/per_warp == 1 ? 5 : 32);
-    run_case(GetParam(), cfg, /*quota=*/64, /*warps=*/2);
-  }
+  for (int order : {-1, 0, 1})
+    for (int per_warp : {0, 1, 2}) {
+      KVTransferConfig cfg;
+      cfg.items_per_warp = per_warp;
+      cfg.order = order;
+      run_case(GetParam(), cfg, /*quota=*/3, /*warps=*/per_warp == 1 ? 5 : 32);
+      run_case(GetParam(), cfg, /*quota=*/64, /*warps=*/2);
+    }
 }
 
 constexpr int LF = 0, PF = 1, PH = 2;

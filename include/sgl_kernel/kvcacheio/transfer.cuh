@@ -131,6 +131,26 @@ SGL_DEVICE char* piece_addr(const KVSide& s, const int64_t* table, int64_t kv, i
   }
 }
 
+// Item w of a launch as (kv, layer, index j). Items are numbered kv-major;
+// within one kv the (layer, j) pairs go in groups of `run` consecutive
+// indices: group by group, and inside a group layer by layer. run =
+// num_indices walks layer by layer (index fastest); run = 1 walks a token's
+// layers in a row (a pf pool's memory order); run = page_size walks a ph
+// pool's order (a page's tokens of one layer, then the next layer).
+SGL_DEVICE void item_coords(int64_t w, const KVTransferParams& p, int64_t run, int64_t& kv, int64_t& layer,
+                            int64_t& j) {
+  const int64_t per_kv = p.num_indices * p.num_layers;
+  kv = w / per_kv;
+  const int64_t rest = w - kv * per_kv;
+  const int64_t full = p.num_indices / run;  // complete groups
+  const int64_t span = run * p.num_layers;
+  const int64_t g = rest / span;
+  const int64_t size = g < full ? run : p.num_indices - full * run;  // the last group may be short
+  const int64_t t = rest - g * span;
+  layer = t / size;
+  j = g * run + (t - layer * size);
+}
+
 template <class Table>
 struct ItemAddr {
   const char* src;
@@ -138,13 +158,10 @@ struct ItemAddr {
 };
 
 template <class Table>
-SGL_DEVICE ItemAddr<Table> item_addr(int64_t w, const KVTransferParams& p, const int64_t* src_table,
+SGL_DEVICE ItemAddr<Table> item_addr(int64_t w, const KVTransferParams& p, int64_t run, const int64_t* src_table,
                                      const int64_t* dst_table) {
-  // Items are numbered kv-major, then layer, then index.
-  const int64_t j = w % p.num_indices;
-  const int64_t rest = w / p.num_indices;
-  const int64_t layer = rest % p.num_layers;
-  const int64_t kv = rest / p.num_layers;
+  int64_t kv, layer, j;
+  item_coords(w, p, run, kv, layer, j);
   const int64_t in_run = j % p.index_run;
   const int64_t src_tok = p.src_indices[j - in_run] + in_run;
   const int64_t dst_tok = p.dst_indices[j - in_run] + in_run;
@@ -157,7 +174,7 @@ SGL_DEVICE ItemAddr<Table> item_addr(int64_t w, const KVTransferParams& p, const
 // few registers to L1-resident local memory at this bound; it still measured
 // fastest.)
 template <class Table, int G>
-__global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParams p, const Table t) {
+__global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParams p, const Table t, int64_t run) {
   pdl_wait();  // indices and sources may come from the previous kernel
   const int lane = threadIdx.x & 31;
   const int64_t warp = static_cast<int64_t>(blockIdx.x) * p.warps_per_block + (threadIdx.x >> 5);
@@ -177,7 +194,7 @@ __global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParam
 #pragma unroll
     for (int g = 0; g < G; ++g) {
       if (g < count) {
-        const ItemAddr<Table> a = item_addr<Table>(w + g, p, src_table, dst_table);
+        const ItemAddr<Table> a = item_addr<Table>(w + g, p, run, src_table, dst_table);
         s[g] = a.src;
         d[g] = a.dst;
       } else {
@@ -190,15 +207,31 @@ __global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParam
 }
 
 template <class Table>
-cudaError_t launch_warp(const KVTransferParams& p, const Table& table, int64_t items, int per_warp,
+cudaError_t launch_warp(const KVTransferParams& p, const Table& table, int64_t run, int64_t items, int per_warp,
                         cudaStream_t stream) {
   int64_t blocks = div_up<int64_t>(div_up<int64_t>(items, per_warp), p.warps_per_block);
   if (blocks > p.block_quota) blocks = p.block_quota;
   if (blocks > (int64_t{1} << 30)) blocks = int64_t{1} << 30;
   const dim3 grid(static_cast<unsigned>(blocks));
   const dim3 block(static_cast<unsigned>(32 * p.warps_per_block));
-  if (per_warp == 1) return launch_kernel(kv_transfer_kernel<Table, 1>, grid, block, 0, stream, p.pdl, p, table);
-  return launch_kernel(kv_transfer_kernel<Table, 2>, grid, block, 0, stream, p.pdl, p, table);
+  if (per_warp == 1) return launch_kernel(kv_transfer_kernel<Table, 1>, grid, block, 0, stream, p.pdl, p, table, run);
+  return launch_kernel(kv_transfer_kernel<Table, 2>, grid, block, 0, stream, p.pdl, p, table, run);
+}
+
+// The walk's index groups (item_coords). Default: when several layers move
+// and a side is page-first, follow that side's memory, so it is read or
+// written in long sequential runs: with 94 layers a pf token row is 94 KB, and
+// walking layer by layer put every 1 KB item of a device->host copy on
+// another stretch of host memory (H100: 0.56-0.65 x cudaMemcpyAsync for
+// lf->pf and for ph with page 1, against 0.94 for ph with 16-token pages).
+inline int64_t order_run(const KVTransferParams& p, int order) {
+  if (order == -1) {
+    order = p.num_layers > 1 && (p.src.layout != KVLayout::kLayerFirst || p.dst.layout != KVLayout::kLayerFirst);
+  }
+  if (order == 0 || p.num_indices <= 1) return p.num_indices > 0 ? p.num_indices : 1;
+  if (p.src.layout == KVLayout::kPageHead) return p.src.page_size;
+  if (p.dst.layout == KVLayout::kPageHead) return p.dst.page_size;
+  return 1;
 }
 
 inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTable* table, const KVTransferConfig& cfg,
@@ -208,12 +241,16 @@ inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTabl
   if (p.warps_per_block < 1 || p.warps_per_block > 32 || p.block_quota < 1 || p.head_num < 1 ||
       p.index_run < 1 || p.item_size % p.head_num != 0 || p.item_size >= (int64_t{1} << 31))
     return cudaErrorInvalidValue;
-  if (cfg.items_per_warp < 0 || cfg.items_per_warp > 2) return cudaErrorInvalidValue;
+  if (cfg.items_per_warp < 0 || cfg.items_per_warp > 2 || cfg.order < -1 || cfg.order > 1) return cudaErrorInvalidValue;
+  if ((p.src.layout == KVLayout::kPageHead && p.src.page_size < 1) ||
+      (p.dst.layout == KVLayout::kPageHead && p.dst.page_size < 1))
+    return cudaErrorInvalidValue;
+  const int64_t run = order_run(p, cfg.order);
   const bool needs_table = p.src.inline_table || p.dst.inline_table;
   if (needs_table && table == nullptr) return cudaErrorInvalidValue;
   const int per_warp = cfg.items_per_warp == 0 ? kItemsPerWarp : cfg.items_per_warp;
-  if (needs_table) return launch_warp(p, *table, items, per_warp, stream);
-  return launch_warp(p, NoTable{}, items, per_warp, stream);
+  if (needs_table) return launch_warp(p, *table, run, items, per_warp, stream);
+  return launch_warp(p, NoTable{}, run, items, per_warp, stream);
 }
 
 }  // namespace kvio_detail

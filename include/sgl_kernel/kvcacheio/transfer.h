@@ -70,6 +70,11 @@ struct KVTransferConfig {
   // (more bytes in flight per warp, which reads over PCIe need): 1 or 2;
   // 0 = the default (2).
   int items_per_warp = 0;
+  // Order of the items: 0 = layer by layer (index fastest); 1 = the order of a
+  // page-first side's memory (pf: a token's layers in a row; ph: a page's
+  // tokens of one layer, then the next layer); -1 = the default: 1 when a side
+  // is pf/ph and several layers move, else 0.
+  int order = -1;
 };
 
 #if __has_include(<cuda_runtime_api.h>)
