@@ -219,15 +219,21 @@ cudaError_t launch_warp(const KVTransferParams& p, const Table& table, int64_t r
 }
 
 // The walk's index groups (item_coords). Default: when several layers move
-// and a side is page-first, follow that side's memory, so it is read or
-// written in long sequential runs: with 94 layers a pf token row is 94 KB, and
-// walking layer by layer put every 1 KB item of a device->host copy on
-// another stretch of host memory (H100: 0.56-0.65 x cudaMemcpyAsync for
-// lf->pf and for ph with page 1, against 0.94 for ph with 16-token pages).
+// and a side keeps a token's layers together (pf, or ph with 1-token pages),
+// walk a token's layers in a row, so that side is read or written in long
+// sequential runs: with 94 layers a pf token row is 94 KB, and walking layer
+// by layer put every 1 KB item of a device->host copy on another stretch of
+// host memory. H100, 94 layers, 4 blocks (benchmarks/cpp/kvio_sweep.cu and
+// bench_kvcacheio.py): device->host lf->pf 0.53-0.56 -> 0.89-0.91 x
+// cudaMemcpyAsync, ph with 1-token pages 0.51 -> 0.89. ph with 16/64-token
+// pages stays layer by layer: a page's tokens already give 16 KB runs, and the
+// page-ordered walk (run = page_size, kept as order 1) measured slower there
+// (0.69-0.89 against 0.88-0.94).
 inline int64_t order_run(const KVTransferParams& p, int order) {
-  if (order == -1) {
-    order = p.num_layers > 1 && (p.src.layout != KVLayout::kLayerFirst || p.dst.layout != KVLayout::kLayerFirst);
-  }
+  auto token_rows = [](const KVSide& s) {
+    return s.layout == KVLayout::kPageFirst || (s.layout == KVLayout::kPageHead && s.page_size == 1);
+  };
+  if (order == -1) order = p.num_layers > 1 && (token_rows(p.src) || token_rows(p.dst));
   if (order == 0 || p.num_indices <= 1) return p.num_indices > 0 ? p.num_indices : 1;
   if (p.src.layout == KVLayout::kPageHead) return p.src.page_size;
   if (p.dst.layout == KVLayout::kPageHead) return p.dst.page_size;

@@ -72,8 +72,8 @@ struct KVTransferConfig {
   int items_per_warp = 0;
   // Order of the items: 0 = layer by layer (index fastest); 1 = the order of a
   // page-first side's memory (pf: a token's layers in a row; ph: a page's
-  // tokens of one layer, then the next layer); -1 = the default: 1 when a side
-  // is pf/ph and several layers move, else 0.
+  // tokens of one layer, then the next layer); -1 = the default: 1 when
+  // several layers move and a side is pf or ph with 1-token pages, else 0.
   int order = -1;
 };
 
