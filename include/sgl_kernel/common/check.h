@@ -33,18 +33,4 @@ inline int num_sms() {
   return cache[dev];
 }
 
-// Major compute capability of the current device, cached per device (0 when
-// unknown).
-inline int compute_capability_major() {
-  static int cache[64] = {0};
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) return 0;
-  if (cache[dev] == 0) {
-    int n = 0;
-    if (cudaDeviceGetAttribute(&n, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) return 0;
-    cache[dev] = n;
-  }
-  return cache[dev];
-}
-
 }  // namespace sgl_kernel
