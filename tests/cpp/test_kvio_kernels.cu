@@ -112,7 +112,10 @@ struct Pool {
 // (src layout, dst layout, layers, item bytes, heads, page, src host, dst host, shift)
 using Shape = std::tuple<int, int, int, int, int, int, bool, bool, int>;
 
-void run_case(const Shape& shape, const KVTransferConfig& cfg, int quota, int warps) {
+// inline_bases: lf sides of several layers take their per-layer bases from a
+// KVInlineTable (host-known, as the pointer-list variants pass them) instead
+// of a device array.
+void run_case(const Shape& shape, const KVTransferConfig& cfg, int quota, int warps, bool inline_bases = false) {
   const auto [sl, dl, layers, item, heads, page, sh, dh, shift] = shape;
   const int64_t tokens = 3 * page + 37, n = tokens / 2 + 5;
   std::mt19937 gen(static_cast<unsigned>(sl * 131 + dl * 17 + layers + item + heads * 7 + page));
@@ -147,7 +150,17 @@ void run_case(const Shape& shape, const KVTransferConfig& cfg, int quota, int wa
   p.block_quota = quota;
   p.warps_per_block = warps;
   p.pdl = false;
-  ASSERT_EQ(kvio_detail::run_kv_transfer(p, nullptr, cfg, nullptr), cudaSuccess);
+  KVInlineTable table{};
+  auto use_table = [&](const Pool& pool, KVSide& side, int64_t* bases) {
+    if (!inline_bases || pool.layout != KVLayout::kLayerFirst || pool.layers == 1) return;
+    side.inline_table = true;
+    for (int64_t kv = 0; kv < 2; ++kv)
+      for (int64_t l = 0; l < pool.layers; ++l)
+        bases[kv * pool.layers + l] = reinterpret_cast<int64_t>(pool.d[kv * pool.layers + l] + pool.shift);
+  };
+  use_table(src, p.src, table.src);
+  use_table(dst, p.dst, table.dst);
+  ASSERT_EQ(kvio_detail::run_kv_transfer(p, &table, cfg, nullptr), cudaSuccess);
   ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 
   // Reference: the destination image with the selected pieces replaced.
@@ -163,7 +176,8 @@ void run_case(const Shape& shape, const KVTransferConfig& cfg, int quota, int wa
         }
   for (int64_t b = 0; b < dst.buffers(); ++b) {
     const auto got = dst.read(b);
-    ASSERT_EQ(got, expect[b]) << "buffer " << b << " items_per_warp " << cfg.items_per_warp << " order " << cfg.order;
+    ASSERT_EQ(got, expect[b]) << "buffer " << b << " items_per_warp " << cfg.items_per_warp << " order " << cfg.order
+                                << " stages " << cfg.stages;
   }
   src.release();
   dst.release();
@@ -182,6 +196,21 @@ TEST_P(KVTransferKernel, EveryWalkMatchesHostBitwise) {
       cfg.order = order;
       run_case(GetParam(), cfg, /*quota=*/3, /*warps=*/per_warp == 1 ? 5 : 32);
       run_case(GetParam(), cfg, /*quota=*/64, /*warps=*/2);
+    }
+}
+
+// The ring walk (cp.async through shared memory) at every depth; unaligned
+// launches take the register walk instead and must match all the same.
+TEST_P(KVTransferKernel, RingWalkMatchesHostBitwise) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  for (int order : {-1, 0, 1})
+    for (int stages : {2, 3, 4, 6}) {
+      KVTransferConfig cfg;
+      cfg.stages = stages;
+      cfg.order = order;
+      run_case(GetParam(), cfg, /*quota=*/3, /*warps=*/32, /*inline_bases=*/true);
+      run_case(GetParam(), cfg, /*quota=*/64, /*warps=*/3, /*inline_bases=*/true);
+      run_case(GetParam(), cfg, /*quota=*/5, /*warps=*/7);
     }
 }
 

@@ -2,6 +2,8 @@
 // common case), the unit of every memory-bound kernel's main loop.
 #pragma once
 
+#include <type_traits>
+
 #include "sgl_kernel/common/math.cuh"
 
 namespace sgl_kernel {
@@ -53,6 +55,20 @@ struct WordOf<2> { using type = uint16_t; };
 template <>
 struct WordOf<1> { using type = uint8_t; };
 #endif
+
+// Calls f(std::integral_constant<int, W>{}) for the access width w in bytes
+// (16, 8, 4, 2; anything else: 1), so one launcher body serves a kernel
+// template instantiated for every width.
+template <class F>
+decltype(auto) with_width(int w, F&& f) {
+  switch (w) {
+    case 16: return f(std::integral_constant<int, 16>{});
+    case 8: return f(std::integral_constant<int, 8>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    default: return f(std::integral_constant<int, 1>{});
+  }
+}
 
 // Elements of T per 16-byte access.
 template <class T>

@@ -211,13 +211,9 @@ inline cudaError_t run_store_kv_cache(const StoreKVParams& p, cudaStream_t strea
   if (units == 0) return cudaSuccess;
   const dim3 block = row_block(units);
   const dim3 grid = row_grid(2 * p.tokens, block);
-  switch (w) {
-    case 16: return launch_kernel(store_kv_kernel<16>, grid, block, 0, stream, p.pdl, p);
-    case 8: return launch_kernel(store_kv_kernel<8>, grid, block, 0, stream, p.pdl, p);
-    case 4: return launch_kernel(store_kv_kernel<4>, grid, block, 0, stream, p.pdl, p);
-    case 2: return launch_kernel(store_kv_kernel<2>, grid, block, 0, stream, p.pdl, p);
-    default: return launch_kernel(store_kv_kernel<1>, grid, block, 0, stream, p.pdl, p);
-  }
+  return with_width(w, [&](auto W) {
+    return launch_kernel(store_kv_kernel<decltype(W)::value>, grid, block, 0, stream, p.pdl, p);
+  });
 }
 
 inline cudaError_t run_concat(const ConcatParams& p, cudaStream_t stream) {
@@ -230,13 +226,9 @@ inline cudaError_t run_concat(const ConcatParams& p, cudaStream_t stream) {
   if (units == 0) return cudaSuccess;
   const dim3 block = row_block(units);
   const dim3 grid = row_grid(rows, block);
-  switch (w) {
-    case 16: return launch_kernel(concat_kernel<16>, grid, block, 0, stream, p.pdl, p);
-    case 8: return launch_kernel(concat_kernel<8>, grid, block, 0, stream, p.pdl, p);
-    case 4: return launch_kernel(concat_kernel<4>, grid, block, 0, stream, p.pdl, p);
-    case 2: return launch_kernel(concat_kernel<2>, grid, block, 0, stream, p.pdl, p);
-    default: return launch_kernel(concat_kernel<1>, grid, block, 0, stream, p.pdl, p);
-  }
+  return with_width(w, [&](auto W) {
+    return launch_kernel(concat_kernel<decltype(W)::value>, grid, block, 0, stream, p.pdl, p);
+  });
 }
 
 }  // namespace mem_detail

@@ -65,6 +65,23 @@ constexpr int kMaxThreads = 512;
 
 enum UnitKind : int { kNone = 0, kRotary = 1, kPass = 2 };
 
+// Compile-time kernel variants timed against each other by
+// benchmarks/cpp/rope_sweep.cu (the library launches DefaultTune):
+//   kStream     q/k/v read and written with evict-first hints (ld/st .cs), so
+//               the stream of q/k does not push the cos/sin rows out of L2;
+//   kMinBlocks  __launch_bounds__ minimum of resident 512-thread blocks per
+//               SM (caps registers: 2 -> 64, 3 -> 40 per thread);
+//   kPrefetch   the next step's position is loaded during this step (one
+//               unit per thread only), taking it off the position -> cos/sin
+//               dependent chain.
+template <bool Stream, int MinBlocks, bool Prefetch>
+struct Tune {
+  static constexpr bool kStream = Stream;
+  static constexpr int kMinBlocks = MinBlocks;
+  static constexpr bool kPrefetch = Prefetch;
+};
+using DefaultTune = Tune<false, 1, false>;
+
 // Per-launch constants derived on the host.
 struct RopeLayout {
   int64_t total;       // nnz * per_tok
@@ -223,11 +240,17 @@ SGL_DEVICE int64_t hi_offset(const RopeParams& p) {
   return kInterleave ? 1 : p.rotary_dim / 2;
 }
 
-template <class T, class B, int W, bool kInterleave>
+template <class T, class B, int W, bool kInterleave, bool kStream>
 SGL_DEVICE void load_unit(const RopeParams& p, const Unit<T, B>& u, Frag<T, W>& f) {
   if (u.kind == kNone) return;
-  f.lo.load(u.src);
-  if (u.kind == kRotary && (!kInterleave || W == 1)) f.hi.load(u.src + hi_offset<kInterleave>(p));
+  const bool two = u.kind == kRotary && (!kInterleave || W == 1);
+  if constexpr (kStream) {
+    f.lo.load_stream(u.src);
+    if (two) f.hi.load_stream(u.src + hi_offset<kInterleave>(p));
+  } else {
+    f.lo.load(u.src);
+    if (two) f.hi.load(u.src + hi_offset<kInterleave>(p));
+  }
 }
 
 template <class CS, int N>
@@ -275,7 +298,7 @@ SGL_DEVICE void rotate(float x, float y, float c, float s, float& xo, float& yo)
   yo = __fadd_rn(__fmul_rn(y, c), __fmul_rn(x, s));
 }
 
-template <class T, class CS, class B, int W, bool kInterleave>
+template <class T, class CS, class B, int W, bool kInterleave, bool kStream>
 SGL_DEVICE void finish_unit(const RopeParams& p, const Unit<T, B>& u, Frag<T, W>& f,
                             const CosSin<CS, (kInterleave && W > 1) ? W / 2 : W>& cs) {
   if (u.kind == kNone) return;
@@ -301,8 +324,13 @@ SGL_DEVICE void finish_unit(const RopeParams& p, const Unit<T, B>& u, Frag<T, W>
   }
   const int64_t hoff = hi_offset<kInterleave>(p);
   if (u.dst) {
-    f.lo.store(u.dst);
-    if (two) f.hi.store(u.dst + hoff);
+    if constexpr (kStream) {
+      f.lo.store_stream(u.dst);
+      if (two) f.hi.store_stream(u.dst + hoff);
+    } else {
+      f.lo.store(u.dst);
+      if (two) f.hi.store(u.dst + hoff);
+    }
   }
   if (u.buf) {
     store_buffer<B>(u.buf, f.lo, u.scale);
@@ -311,53 +339,76 @@ SGL_DEVICE void finish_unit(const RopeParams& p, const Unit<T, B>& u, Frag<T, W>
 }
 
 // 1-D persistent grid walking the flat (token, unit) space; no shared memory.
-template <class T, class CS, class B, int W, bool kInterleave, bool kFused, int kItems>
-__global__ void __launch_bounds__(kMaxThreads) rope_kernel(const RopeParams p, const RopeLayout L) {
+template <class T, class CS, class B, int W, bool kInterleave, bool kFused, int kItems, class Tn>
+__global__ void __launch_bounds__(kMaxThreads, Tn::kMinBlocks) rope_kernel(const RopeParams p, const RopeLayout L) {
   constexpr int PV = (kInterleave && W > 1) ? W / 2 : W;
   const int64_t chunk = static_cast<int64_t>(blockDim.x) * kItems;
   const int64_t stride = chunk * gridDim.x;
   pdl_wait();
   pdl_launch_dependents();
 
-  for (int64_t base = static_cast<int64_t>(blockIdx.x) * chunk + threadIdx.x; base < L.total; base += stride) {
-    Unit<T, B> u[kItems];
-    Frag<T, W> f[kItems];
-    CosSin<CS, PV> cs[kItems];
-    int64_t pos[kItems];
-#pragma unroll
-    for (int it = 0; it < kItems; ++it) {
-      decode<T, B, W, kInterleave, kFused>(p, L, base + static_cast<int64_t>(it) * blockDim.x, u[it]);
+  if constexpr (Tn::kPrefetch && kItems == 1) {
+    // One unit per thread, the next step's unit decoded and its position
+    // loaded while this step's loads are in flight.
+    int64_t base = static_cast<int64_t>(blockIdx.x) * chunk + threadIdx.x;
+    Unit<T, B> u;
+    decode<T, B, W, kInterleave, kFused>(p, L, base, u);
+    int64_t pos = u.kind == kRotary ? load_pos(p, 0, u.tok) : 0;
+    for (; base < L.total; base += stride) {
+      Frag<T, W> f;
+      CosSin<CS, PV> cs;
+      load_unit<T, B, W, kInterleave, Tn::kStream>(p, u, f);
+      if (u.kind == kRotary) load_cos_sin<CS, PV>(p, L, u.tok, u.freq, pos, cs);
+      Unit<T, B> next;
+      decode<T, B, W, kInterleave, kFused>(p, L, base + stride, next);
+      const int64_t next_pos = next.kind == kRotary ? load_pos(p, 0, next.tok) : 0;
+      finish_unit<T, CS, B, W, kInterleave, Tn::kStream>(p, u, f, cs);
+      u = next;
+      pos = next_pos;
     }
-    // Every load is issued before any compute or store: the positions first
-    // (the head of the dependent chain), then q/k/v, then cos/sin.
+  } else {
+    for (int64_t base = static_cast<int64_t>(blockIdx.x) * chunk + threadIdx.x; base < L.total; base += stride) {
+      Unit<T, B> u[kItems];
+      Frag<T, W> f[kItems];
+      CosSin<CS, PV> cs[kItems];
+      int64_t pos[kItems];
 #pragma unroll
-    for (int it = 0; it < kItems; ++it) pos[it] = u[it].kind == kRotary ? load_pos(p, 0, u[it].tok) : 0;
+      for (int it = 0; it < kItems; ++it) {
+        decode<T, B, W, kInterleave, kFused>(p, L, base + static_cast<int64_t>(it) * blockDim.x, u[it]);
+      }
+      // Every load is issued before any compute or store: the positions first
+      // (the head of the dependent chain), then q/k/v, then cos/sin.
 #pragma unroll
-    for (int it = 0; it < kItems; ++it) load_unit<T, B, W, kInterleave>(p, u[it], f[it]);
+      for (int it = 0; it < kItems; ++it) pos[it] = u[it].kind == kRotary ? load_pos(p, 0, u[it].tok) : 0;
 #pragma unroll
-    for (int it = 0; it < kItems; ++it) {
-      if (u[it].kind == kRotary) load_cos_sin<CS, PV>(p, L, u[it].tok, u[it].freq, pos[it], cs[it]);
+      for (int it = 0; it < kItems; ++it) load_unit<T, B, W, kInterleave, Tn::kStream>(p, u[it], f[it]);
+#pragma unroll
+      for (int it = 0; it < kItems; ++it) {
+        if (u[it].kind == kRotary) load_cos_sin<CS, PV>(p, L, u[it].tok, u[it].freq, pos[it], cs[it]);
+      }
+#pragma unroll
+      for (int it = 0; it < kItems; ++it) {
+        finish_unit<T, CS, B, W, kInterleave, Tn::kStream>(p, u[it], f[it], cs[it]);
+      }
     }
-#pragma unroll
-    for (int it = 0; it < kItems; ++it) finish_unit<T, CS, B, W, kInterleave>(p, u[it], f[it], cs[it]);
   }
 }
 
-template <class T, class CS, class B, int W, bool kInterleave, bool kFused, int kItems>
+template <class T, class CS, class B, int W, bool kInterleave, bool kFused, int kItems, class Tn>
 cudaError_t launch_items(const RopeParams& p, const RopeLayout& L, int max_threads, cudaStream_t stream) {
   const int64_t sms = num_sms();
   // Small work (decode): smaller blocks, so a few tokens still spread over
   // many SMs.
   int64_t threads = max_threads;
   while (threads > 64 && div_up<int64_t>(L.total, threads * kItems) < 2 * sms) threads /= 2;
-  auto kernel = rope_kernel<T, CS, B, W, kInterleave, kFused, kItems>;
+  auto kernel = rope_kernel<T, CS, B, W, kInterleave, kFused, kItems, Tn>;
   const int64_t resident = sms * resident_blocks_per_sm(kernel, static_cast<int>(threads));
   const int64_t blocks = div_up<int64_t>(L.total, threads * kItems);
   const dim3 grid(static_cast<unsigned>(blocks < resident ? blocks : resident));
   return launch_kernel(kernel, grid, dim3(static_cast<unsigned>(threads)), 0, stream, p.pdl, p, L);
 }
 
-template <class T, class CS, class B, int W, bool kInterleave, bool kFused>
+template <class T, class CS, class B, int W, bool kInterleave, bool kFused, class Tn>
 cudaError_t launch_cfg(const RopeParams& p, int items, int threads, cudaStream_t stream) {
   constexpr int PV = (kInterleave && W > 1) ? W / 2 : W;
   const int64_t n_rot = p.rotary_dim / 2 / PV;
@@ -383,40 +434,35 @@ cudaError_t launch_cfg(const RopeParams& p, int items, int threads, cudaStream_t
   L.cs_vec = C > 1 && is_aligned(p.cos_sin, C * static_cast<int64_t>(sizeof(CS))) && p.cs_stride % C == 0 &&
              (p.rotary_dim / 2) % C == 0;
   switch (items) {
-    case 1: return launch_items<T, CS, B, W, kInterleave, kFused, 1>(p, L, threads, stream);
-    default: return launch_items<T, CS, B, W, kInterleave, kFused, 2>(p, L, threads, stream);
+    case 1: return launch_items<T, CS, B, W, kInterleave, kFused, 1, Tn>(p, L, threads, stream);
+    default: return launch_items<T, CS, B, W, kInterleave, kFused, 2, Tn>(p, L, threads, stream);
   }
 }
 
-template <class T, class CS, class B, int W>
+template <class T, class CS, class B, int W, class Tn>
 cudaError_t launch_w(const RopeParams& p, int items, int threads, cudaStream_t stream) {
   const bool fused = p.k_buffer != nullptr;
   if constexpr (std::is_same_v<B, T>) {
     if (!fused) {
-      return p.interleave ? launch_cfg<T, CS, B, W, true, false>(p, items, threads, stream)
-                          : launch_cfg<T, CS, B, W, false, false>(p, items, threads, stream);
+      return p.interleave ? launch_cfg<T, CS, B, W, true, false, Tn>(p, items, threads, stream)
+                          : launch_cfg<T, CS, B, W, false, false, Tn>(p, items, threads, stream);
     }
   }
   if (!fused) return cudaErrorInvalidValue;  // a non-T buffer type makes sense only with a store
-  return p.interleave ? launch_cfg<T, CS, B, W, true, true>(p, items, threads, stream)
-                      : launch_cfg<T, CS, B, W, false, true>(p, items, threads, stream);
+  return p.interleave ? launch_cfg<T, CS, B, W, true, true, Tn>(p, items, threads, stream)
+                      : launch_cfg<T, CS, B, W, false, true, Tn>(p, items, threads, stream);
 }
 
-}  // namespace rope_detail
-
-template <class T, class CS, class B>
-cudaError_t launch_rope(const RopeParams& p, cudaStream_t stream) {
-  return launch_rope<T, CS, B>(p, RopeConfig{}, stream);
-}
-
-template <class T, class CS, class B>
-cudaError_t launch_rope(const RopeParams& p, const RopeConfig& cfg, cudaStream_t stream) {
+// launch_rope with a kernel variant (Tune): the library launches DefaultTune;
+// rope_sweep times the others.
+template <class T, class CS, class B, class Tn>
+cudaError_t launch_tuned(const RopeParams& p, const RopeConfig& cfg, cudaStream_t stream) {
   if (p.nnz == 0 || (p.num_q_heads == 0 && p.num_k_heads == 0)) return cudaSuccess;
   if (p.nnz < 0 || p.num_q_heads < 0 || p.num_k_heads < 0 || p.head_size <= 0 || p.rotary_dim <= 0 ||
       p.rotary_dim % 2 != 0 || p.rotary_dim > p.head_size) {
     return cudaErrorInvalidValue;
   }
-  if (!std::is_same_v<B, T> && p.k_buffer == nullptr) return launch_rope<T, CS, T>(p, cfg, stream);
+  if (!std::is_same_v<B, T> && p.k_buffer == nullptr) return launch_tuned<T, CS, T, Tn>(p, cfg, stream);
   constexpr int V = kVec16<T>;
   const bool fused = p.k_buffer != nullptr;
   const int64_t pair_lanes = p.interleave ? p.rotary_dim : p.rotary_dim / 2;
@@ -431,12 +477,24 @@ cudaError_t launch_rope(const RopeParams& p, const RopeConfig& cfg, cudaStream_t
              p.kb_stride_head % V == 0 && p.vb_stride_row % V == 0 && p.vb_stride_head % V == 0 &&
              is_aligned(p.v, 16) && is_aligned(p.k_buffer, bvec) && is_aligned(p.v_buffer, bvec);
   }
-  const int items = cfg.items_per_thread == 0 ? rope_detail::kDefaultItems : cfg.items_per_thread;
-  const int threads = cfg.threads == 0 ? rope_detail::kDefaultThreads : cfg.threads;
+  const int items = cfg.items_per_thread == 0 ? kDefaultItems : cfg.items_per_thread;
+  const int threads = cfg.threads == 0 ? kDefaultThreads : cfg.threads;
   if (items != 1 && items != 2) return cudaErrorInvalidValue;
-  if (threads < 64 || threads > rope_detail::kMaxThreads || (threads & (threads - 1)) != 0) return cudaErrorInvalidValue;
-  if (vec_ok) return rope_detail::launch_w<T, CS, B, V>(p, items, threads, stream);
-  return rope_detail::launch_w<T, CS, B, 1>(p, items, threads, stream);
+  if (threads < 64 || threads > kMaxThreads || (threads & (threads - 1)) != 0) return cudaErrorInvalidValue;
+  if (vec_ok) return launch_w<T, CS, B, V, Tn>(p, items, threads, stream);
+  return launch_w<T, CS, B, 1, Tn>(p, items, threads, stream);
+}
+
+}  // namespace rope_detail
+
+template <class T, class CS, class B>
+cudaError_t launch_rope(const RopeParams& p, cudaStream_t stream) {
+  return launch_rope<T, CS, B>(p, RopeConfig{}, stream);
+}
+
+template <class T, class CS, class B>
+cudaError_t launch_rope(const RopeParams& p, const RopeConfig& cfg, cudaStream_t stream) {
+  return rope_detail::launch_tuned<T, CS, B, rope_detail::DefaultTune>(p, cfg, stream);
 }
 
 }  // namespace sgl_kernel
