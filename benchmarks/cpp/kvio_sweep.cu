@@ -1,5 +1,5 @@
 // KV transfer walks timed against cudaMemcpyAsync of the same bytes in the
-// same run: items per warp (1/2), the cp.async ring walk (stages 3/4/6) and item order (layer by layer / a
+// same run: items per warp (1/2) and item order (layer by layer / a
 // page-first side's memory order), for device<->device and pinned
 // host<->device, with the block quotas the transfers run under beside compute
 // (host: <= 4 blocks). Picks the default of KVTransferConfig (results and the
@@ -129,14 +129,14 @@ int main(int argc, char** argv) {
     return median_us([&](int) { cudaMemcpyAsync(d, s, bytes, cudaMemcpyDefault, nullptr); }, 3);
   };
 
-  std::printf("| case | quota x warps | per_warp | stages | order | us | GB/s payload | x cudaMemcpyAsync |\n");
-  std::printf("|---|---|---|---|---|---|---|---|\n");
+  std::printf("| case | quota x warps | per_warp | order | us | GB/s payload | x cudaMemcpyAsync |\n");
+  std::printf("|---|---|---|---|---|---|---|\n");
   for (const Setup& s : setups) {
     const int64_t nl = s.all_layers ? layers : 1;
     const int64_t payload = 2 * nl * tokens * kItem;
     const int64_t ref_bytes = payload < pool_bytes ? payload : pool_bytes;
     const float ref = memcpy_us(s.src_host, s.dst_host, ref_bytes) * (static_cast<float>(payload) / ref_bytes);
-    std::printf("| %s | cudaMemcpyAsync | | | | %.1f | %.1f | 1 |\n", s.name, ref, payload / ref / 1e3);
+    std::printf("| %s | cudaMemcpyAsync | | | %.1f | %.1f | 1 |\n", s.name, ref, payload / ref / 1e3);
     KVTransferParams p{};
     p.src = s.src_layout == KVLayout::kLayerFirst ? lf_side(s.all_layers)
                                                   : paged_side(s.src_layout, s.src_host, s.page);
@@ -159,28 +159,27 @@ int main(int argc, char** argv) {
     std::vector<std::pair<int, int>> shapes;
     if (host) {
       shapes = {{4, 32}};
+      // Scattered host reads: how they scale with the SMs given (per-SM
+      // bound or not), beyond the 4-block budget.
+      if (s.scattered_src) shapes = {{4, 32}, {8, 32}, {16, 32}};
     } else {
       shapes = {{2 * sms, 16}, {sms, 32}};
     }
     for (auto [quota, warps] : shapes) {
       p.block_quota = quota;
       p.warps_per_block = warps;
-      // (items per warp, ring stages): the register walk with 1 or 2 items,
-      // then the cp.async ring at depths 3, 4, 6.
-      const std::pair<int, int> walks[] = {{1, 1}, {2, 1}, {0, 3}, {0, 4}, {0, 6}};
       for (int order : {0, 1})
-      for (auto [per_warp, stages] : walks) {
+      for (int per_warp : {1, 2}) {
         if (order == 1 && nl == 1) continue;  // one layer: both orders are the same walk
         KVTransferConfig cfg;
         cfg.items_per_warp = per_warp;
         cfg.order = order;
-        cfg.stages = stages;
         CHECK(kvio_detail::run_kv_transfer(p, nullptr, cfg, nullptr));
         CHECK(cudaDeviceSynchronize());
         const int calls = host ? 2 : 5;
         const float us = median_us([&](int) { kvio_detail::run_kv_transfer(p, nullptr, cfg, nullptr); }, calls);
         CHECK(cudaGetLastError());
-        std::printf("| %s | %d x %d | %d | %d | %d | %.1f | %.1f | %.3f |\n", s.name, quota, warps, per_warp, stages, order, us,
+        std::printf("| %s | %d x %d | %d | %d | %.1f | %.1f | %.3f |\n", s.name, quota, warps, per_warp, order, us,
                     payload / us / 1e3, ref / us);
         std::fflush(stdout);
       }

@@ -1,6 +1,6 @@
 // RoPE kernel variants side by side, framework-free: block size (256 = the
 // default, 512) and the compile-time variants of rope_detail::Tune
-// (evict-first q/k, register caps, position prefetch),
+// (evict-first q/k/v, register caps),
 // on Qwen3-VL shapes (64 q + 4 kv heads of 128, bf16, fp32 cos/sin cache), in
 // place, with and without the fused KV store. Prints us, GB/s and the
 // fraction of a device-to-device copy measured in the same run.
@@ -42,26 +42,24 @@ int main() {
       [&](int i) { cudaMemcpyAsync(qkv[(i + 1) % kSets], qkv[i % kSets], copy_bytes, cudaMemcpyDeviceToDevice); }, 10);
   const double copy_gbps = 2.0 * copy_bytes / (copy_us * 1e-6) / 1e9;
   std::printf("copy %.0f GB/s (read+write)\n", copy_gbps);
-  std::printf("| nnz | fused | variant | items/thread | threads | us | GB/s | x copy |\n");
-  std::printf("|---|---|---|---|---|---|---|---|\n");
+  std::printf("| nnz | fused | variant | threads | us | GB/s | x copy |\n");
+  std::printf("|---|---|---|---|---|---|---|\n");
   using namespace rope_detail;
   struct Variant {
     const char* name;
-    int items, threads;
+    int threads;
     cudaError_t (*launch)(const RopeParams&, const RopeConfig&, cudaStream_t);
   };
-  // Registers (ptxas, sm_90a, bf16 neox, fp32 cache, in place): default 72
-  // (768 threads resident per SM), stream 70, prefetch 93; regs64 caps at 64
-  // (1024 threads), regs40 at 40 (1536 threads, spills 130-170 bytes).
+  // Registers (ptxas, sm_90a, bf16 neox, fp32 cache, in place): uncapped 72
+  // (768 threads resident per SM), evict-first 70; capped at 64 (1024
+  // threads) no spills; capped at 40 (1536 threads) spills 130-170 bytes.
   const Variant variants[] = {
-      {"default", 1, 256, launch_tuned<bf16, float, bf16, DefaultTune>},
-      {"default", 1, 512, launch_tuned<bf16, float, bf16, DefaultTune>},
-      {"stream", 1, 256, launch_tuned<bf16, float, bf16, Tune<true, 1, false>>},
-      {"regs64", 1, 256, launch_tuned<bf16, float, bf16, Tune<false, 2, false>>},
-      {"stream+regs64", 1, 256, launch_tuned<bf16, float, bf16, Tune<true, 2, false>>},
-      {"regs40", 1, 256, launch_tuned<bf16, float, bf16, Tune<false, 3, false>>},
-      {"prefetch+stream", 1, 256, launch_tuned<bf16, float, bf16, Tune<true, 1, true>>},
-      {"prefetch+stream+regs64", 1, 256, launch_tuned<bf16, float, bf16, Tune<true, 2, true>>},
+      {"default (evict-first, regs64)", 256, launch_tuned<bf16, float, bf16, DefaultTune>},
+      {"default (evict-first, regs64)", 512, launch_tuned<bf16, float, bf16, DefaultTune>},
+      {"plain", 256, launch_tuned<bf16, float, bf16, Tune<false, 1>>},
+      {"evict-first", 256, launch_tuned<bf16, float, bf16, Tune<true, 1>>},
+      {"regs64", 256, launch_tuned<bf16, float, bf16, Tune<false, 2>>},
+      {"evict-first, regs40", 256, launch_tuned<bf16, float, bf16, Tune<true, 3>>},
   };
   for (int64_t nnz : {1, 16, 1024, 4096, 16384}) {
     for (int fused = 0; fused < 2; ++fused) {
@@ -96,7 +94,6 @@ int main() {
             p.kb_stride_head = p.vb_stride_head = head;
           }
           RopeConfig cfg;
-          cfg.items_per_thread = var.items;
           cfg.threads = var.threads;
           var.launch(p, cfg, nullptr);
         };
@@ -106,8 +103,8 @@ int main() {
         double bytes = nnz * ((hq + hk) * head * 2.0 * 2 + rot * 4.0 + 8);
         if (fused) bytes += nnz * (hk * head * 2.0 * 3 + 8);
         const double gbps = bytes / (us * 1e-6) / 1e9;
-        std::printf("| %lld | %d | %s | %d | %d | %.2f | %.0f | %.3f |\n", static_cast<long long>(nnz), fused, var.name,
-                    var.items, var.threads, us, gbps, gbps / copy_gbps);
+        std::printf("| %lld | %d | %s | %d | %.2f | %.0f | %.3f |\n", static_cast<long long>(nnz), fused, var.name,
+                    var.threads, us, gbps, gbps / copy_gbps);
       }
     }
   }

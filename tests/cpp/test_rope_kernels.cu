@@ -1,5 +1,5 @@
 // The rope launcher used without any framework, on the GPU when one is
-// present: each launch option (1, 2 units per thread; 256, 512 threads) against a host
+// present: the default kernel (256 and 512 threads) and the plain variant against a host
 // reference, and against each other bit for bit (same fp32 order in all).
 #include <gtest/gtest.h>
 
@@ -74,7 +74,13 @@ TEST_P(RopeKernel, ItemsPerThreadMatchHostAndEachOther) {
   bf16 *dq = to_device(q), *dk = to_device(k), *dv = to_device(v);
   float* dcs = to_device(cs);
   int64_t *dpos = to_device(pos), *dloc = to_device(loc);
-  const int kItemsOptions[] = {1, 2, 1}, kThreadOptions[] = {256, 256, 512};
+  // The default kernel at 256 and 512 threads, and the variant without
+  // evict-first hints or register cap (rope_detail::Tune).
+  using Launch = cudaError_t (*)(const RopeParams&, const RopeConfig&, cudaStream_t);
+  const Launch kLaunch[] = {rope_detail::launch_tuned<bf16, float, bf16, rope_detail::DefaultTune>,
+                            rope_detail::launch_tuned<bf16, float, bf16, rope_detail::DefaultTune>,
+                            rope_detail::launch_tuned<bf16, float, bf16, rope_detail::Tune<false, 1>>};
+  const int kThreadOptions[] = {256, 512, 256};
   std::vector<std::vector<bf16>> out_q(3), out_k(3), out_kb(3), out_vb(3);
   for (int sched = 0; sched < 3; ++sched) {
     std::vector<bf16> poison_q(nq, __float2bfloat16_rn(NAN)), poison_k(nk, __float2bfloat16_rn(NAN));
@@ -119,9 +125,10 @@ TEST_P(RopeKernel, ItemsPerThreadMatchHostAndEachOther) {
       p.kb_stride_head = p.vb_stride_head = c.head;
     }
     RopeConfig cfg;
-    cfg.items_per_thread = kItemsOptions[sched];
     cfg.threads = kThreadOptions[sched];
-    ASSERT_EQ((launch_rope<bf16, float, bf16>(p, cfg, nullptr)), cudaSuccess);
+    const cudaError_t err =
+        sched == 0 ? launch_rope<bf16, float, bf16>(p, cfg, nullptr) : kLaunch[sched](p, cfg, nullptr);
+    ASSERT_EQ(err, cudaSuccess);
     ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
     out_q[sched] = to_host(oq, nq);
     out_k[sched] = to_host(ok, nk);

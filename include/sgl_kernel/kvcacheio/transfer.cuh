@@ -6,11 +6,9 @@
 // bases may sit in a device array that the host cannot read.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <type_traits>
 
-#include "sgl_kernel/common/async_copy.cuh"
 #include "sgl_kernel/common/check.h"
 #include "sgl_kernel/common/launch.cuh"
 #include "sgl_kernel/common/math.cuh"
@@ -33,10 +31,13 @@ constexpr int kUnroll = 2;
 // 0.78-0.83 to 0.87-0.93 x cudaMemcpyAsync; 4 spilled registers at the
 // 1024-thread bound and was slower than 1 (0.58-0.64). A TMA bulk-copy walk
 // (cp.async.bulk through a shared-memory ring, one issuing lane per warp, up
-// to 4 warps a block) measured 0.05-0.24 and was dropped.
+// to 4 warps a block) measured 0.05-0.24 and was dropped. So was a walk that
+// queued 3, 4 or 6 KB per warp through a shared-memory ring with cp.async
+// (no registers held; session 6): host -> device with 4 blocks 0.88 / 0.80 /
+// 0.67 against 0.84 for this walk, with scattered host rows 0.61-0.62 against
+// 0.60, device -> device 0.73-0.88 against 0.88, device -> host equal: more
+// bytes in flight do not lift the scattered host reads, which stay near 0.6.
 constexpr int kItemsPerWarp = 2;
-// Default ring depth (KVTransferConfig::stages; 1 = the register walk).
-constexpr int kRingStages = 1;
 
 // G items of the same shape, item g as `pieces` runs of `piece` bytes, run c
 // at src[g] + c * src_stride and dst[g] + c * dst_stride; items g >= count
@@ -208,150 +209,6 @@ __global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParam
   }
 }
 
-// The ring walk: each warp keeps kStages chunks of its items in flight through
-// a ring of kStages x 1 KB of shared memory, filled by cp.async (16 bytes per
-// lane op, no registers held), and drains the oldest chunk to its destination
-// while the younger ones are still on their way. A chunk is kRingWords
-// consecutive 16-byte words of one item (head-split items: of its pieces,
-// walked as one index space), each lane copying words lane and lane + 32, so
-// a lane only ever reads back what it queued itself and no barrier is needed.
-// The warp's items are w = warp, warp + num_warps, ... in the walk's order
-// (item_coords). Only for 16-byte aligned items (launcher: ring_ok); the
-// register walk covers the rest. Why: the register walk holds at most two
-// items (2 KB) per warp in flight at the 1024-thread register bound, too few
-// for reads of pinned host memory at scattered addresses (a request's tokens
-// spread over a 1.5 GB pool), whose latency is several microseconds.
-constexpr int kRingWords = 64;  // 1 KB: two 16-byte words per lane
-
-template <class Table, int kStages>
-__global__ void __launch_bounds__(1024) kv_transfer_ring_kernel(const KVTransferParams p, const Table t, int64_t run) {
-  extern __shared__ uint4 ring_smem[];
-  pdl_wait();  // indices and sources may come from the previous kernel
-  const int lane = threadIdx.x & 31;
-  uint4* const ring = ring_smem + (threadIdx.x >> 5) * (kStages * kRingWords);
-  const int64_t warp = static_cast<int64_t>(blockIdx.x) * p.warps_per_block + (threadIdx.x >> 5);
-  const int64_t num_warps = static_cast<int64_t>(gridDim.x) * p.warps_per_block;
-  const int64_t items = p.num_kv * p.num_layers * p.num_indices;
-  const int64_t piece = p.item_size / p.head_num;
-  const int64_t src_stride = piece_stride(p.src, piece), dst_stride = piece_stride(p.dst, piece);
-  const int per_piece = static_cast<int>(piece / 16);
-  const int n = per_piece * static_cast<int>(p.head_num);  // words per item
-  const int chunks = (n + kRingWords - 1) / kRingWords;
-  const int64_t mine = warp < items ? (items - 1 - warp) / num_warps + 1 : 0;
-  const int64_t steps = mine * chunks;
-  const int64_t* src_table = nullptr;
-  const int64_t* dst_table = nullptr;
-  if constexpr (!std::is_same_v<Table, NoTable>) {
-    src_table = t.src;
-    dst_table = t.dst;
-  }
-  auto at = [&](int e, int64_t stride) {
-    const int c = p.head_num == 1 ? 0 : e / per_piece;
-    return c * stride + static_cast<int64_t>(e - c * per_piece) * 16;
-  };
-  // Slot s holds the chunk whose destination is dst[s] + chunk[s]'s words.
-  char* dst[kStages];
-  int chunk[kStages];
-  auto issue = [&](int64_t q, int s) {
-    if (q < steps) {
-      const int64_t k = chunks == 1 ? q : q / chunks;
-      const int c = static_cast<int>(q - k * chunks);
-      const ItemAddr<Table> a = item_addr<Table>(warp + k * num_warps, p, run, src_table, dst_table);
-      dst[s] = a.dst;
-      chunk[s] = c;
-#pragma unroll
-      for (int u = 0; u < 2; ++u) {
-        const int e = c * kRingWords + lane + 32 * u;
-        if (e < n) cp_async16(ring + s * kRingWords + lane + 32 * u, a.src + at(e, src_stride));
-      }
-    }
-    cp_async_commit();  // empty past the end, so every wait below counts alike
-  };
-#pragma unroll
-  for (int s = 0; s < kStages - 1; ++s) issue(s, s);
-  for (int64_t q0 = 0; q0 < steps; q0 += kStages) {
-#pragma unroll
-    for (int s = 0; s < kStages; ++s) {
-      issue(q0 + s + kStages - 1, (s + kStages - 1) % kStages);
-      cp_async_wait<kStages - 1>();  // the group of step q0 + s has landed
-      if (q0 + s < steps) {
-#pragma unroll
-        for (int u = 0; u < 2; ++u) {
-          const int e = chunk[s] * kRingWords + lane + 32 * u;
-          if (e < n) *reinterpret_cast<uint4*>(dst[s] + at(e, dst_stride)) = ring[s * kRingWords + lane + 32 * u];
-        }
-      }
-    }
-  }
-  cp_async_wait<0>();
-}
-
-// Whether every address of the launch is 16-byte aligned, as the ring walk
-// needs. Per-layer bases held in a device array cannot be read here: no.
-inline bool ring_ok(const KVTransferParams& p, const KVInlineTable* table) {
-  const int64_t piece = p.item_size / p.head_num;
-  if (piece % 16 != 0) return false;
-  auto side_ok = [&](const KVSide& s, const int64_t* inline_bases) {
-    if (s.layout != KVLayout::kLayerFirst && s.layout_dim % 16 != 0) return false;
-    for (int64_t kv = 0; kv < p.num_kv; ++kv) {
-      if (s.layout == KVLayout::kLayerFirst && s.inline_table) {
-        for (int64_t l = 0; l < p.num_layers; ++l)
-          if (inline_bases[kv * p.num_layers + l] % 16 != 0) return false;
-      } else if (s.layout == KVLayout::kLayerFirst && s.layer_ptrs[kv] != nullptr) {
-        return false;
-      } else if (reinterpret_cast<uintptr_t>(s.base[kv]) % 16 != 0) {
-        return false;
-      }
-    }
-    return true;
-  };
-  return side_ok(p.src, table ? table->src : nullptr) && side_ok(p.dst, table ? table->dst : nullptr);
-}
-
-// Largest dynamic shared memory a block may take on the current device.
-inline int64_t max_block_smem() {
-  int dev = 0, v = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess ||
-      cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
-    return 48 * 1024;
-  return v;
-}
-
-template <class Table, int kStages>
-cudaError_t launch_ring_stages(const KVTransferParams& p, const Table& table, int64_t run, int64_t items,
-                               cudaStream_t stream) {
-  auto kernel = kv_transfer_ring_kernel<Table, kStages>;
-  const size_t smem = static_cast<size_t>(p.warps_per_block) * kStages * kRingWords * sizeof(uint4);
-  // Opt in to the largest shared memory once per kernel and device (not a
-  // stream operation: allowed while a CUDA graph is captured).
-  static std::atomic<uint64_t> opted{0};
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess) dev = 0;
-  const uint64_t bit = uint64_t{1} << (dev & 63);
-  if (!(opted.load(std::memory_order_relaxed) & bit)) {
-    const cudaError_t e =
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(max_block_smem()));
-    if (e != cudaSuccess) return e;
-    opted.fetch_or(bit, std::memory_order_relaxed);
-  }
-  int64_t blocks = div_up<int64_t>(items, p.warps_per_block);
-  if (blocks > p.block_quota) blocks = p.block_quota;
-  if (blocks > (int64_t{1} << 30)) blocks = int64_t{1} << 30;
-  return launch_kernel(kernel, dim3(static_cast<unsigned>(blocks)), dim3(static_cast<unsigned>(32 * p.warps_per_block)),
-                       smem, stream, p.pdl, p, table, run);
-}
-
-template <class Table>
-cudaError_t launch_ring(const KVTransferParams& p, const Table& table, int64_t run, int64_t items, int stages,
-                        cudaStream_t stream) {
-  switch (stages) {
-    case 2: return launch_ring_stages<Table, 2>(p, table, run, items, stream);
-    case 3: return launch_ring_stages<Table, 3>(p, table, run, items, stream);
-    case 4: return launch_ring_stages<Table, 4>(p, table, run, items, stream);
-    default: return launch_ring_stages<Table, 6>(p, table, run, items, stream);
-  }
-}
-
 template <class Table>
 cudaError_t launch_warp(const KVTransferParams& p, const Table& table, int64_t run, int64_t items, int per_warp,
                         cudaStream_t stream) {
@@ -393,9 +250,7 @@ inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTabl
   if (p.warps_per_block < 1 || p.warps_per_block > 32 || p.block_quota < 1 || p.head_num < 1 ||
       p.index_run < 1 || p.item_size % p.head_num != 0 || p.item_size >= (int64_t{1} << 31))
     return cudaErrorInvalidValue;
-  if (cfg.items_per_warp < 0 || cfg.items_per_warp > 2 || cfg.order < -1 || cfg.order > 1 || cfg.stages < 0 ||
-      cfg.stages > 6)
-    return cudaErrorInvalidValue;
+  if (cfg.items_per_warp < 0 || cfg.items_per_warp > 2 || cfg.order < -1 || cfg.order > 1) return cudaErrorInvalidValue;
   if ((p.src.layout == KVLayout::kPageHead && p.src.page_size < 1) ||
       (p.dst.layout == KVLayout::kPageHead && p.dst.page_size < 1))
     return cudaErrorInvalidValue;
@@ -403,19 +258,6 @@ inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTabl
   const bool needs_table = p.src.inline_table || p.dst.inline_table;
   if (needs_table && table == nullptr) return cudaErrorInvalidValue;
   const int per_warp = cfg.items_per_warp == 0 ? kItemsPerWarp : cfg.items_per_warp;
-  int stages = cfg.stages == 0 ? kRingStages : cfg.stages;
-  if (stages > 1) {
-    // The deepest ring of 2, 3, 4 or 6 stages, at most `stages`, that fits.
-    const int64_t fit = max_block_smem() / (p.warps_per_block * kRingWords * static_cast<int64_t>(sizeof(uint4)));
-    if (stages > fit) stages = static_cast<int>(fit);
-    if (stages == 5) stages = 4;
-    if (stages > 6) stages = 6;
-    if (stages < 2 || !ring_ok(p, table)) stages = 1;
-  }
-  if (stages > 1) {
-    if (needs_table) return launch_ring(p, *table, run, items, stages, stream);
-    return launch_ring(p, NoTable{}, run, items, stages, stream);
-  }
   if (needs_table) return launch_warp(p, *table, run, items, per_warp, stream);
   return launch_warp(p, NoTable{}, run, items, per_warp, stream);
 }

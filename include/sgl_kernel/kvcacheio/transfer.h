@@ -75,12 +75,6 @@ struct KVTransferConfig {
   // tokens of one layer, then the next layer); -1 = the default: 1 when
   // several layers move and a side is pf or ph with 1-token pages, else 0.
   int order = -1;
-  // 1 = the register walk above; 2, 3, 4 or 6 = the ring walk: each warp keeps
-  // that many 1 KB chunks in flight through shared memory (cp.async), for
-  // launches whose addresses are all 16-byte aligned and known to the host
-  // (else the register walk; the depth shrinks to what shared memory holds);
-  // 0 = the default.
-  int stages = 0;
 };
 
 #if __has_include(<cuda_runtime_api.h>)

@@ -11,30 +11,30 @@
 // index space [0, nnz * units_per_token) that a persistent grid (the resident
 // blocks, or fewer when the work is smaller) walks with a grid-stride loop.
 //
-// Each thread takes kItems units of the flat space per step (neighbouring
-// threads take neighbouring units, so accesses coalesce), issues all their
-// loads (positions, q/k/v vectors, then the cos/sin values the positions
-// select) before computing any of them, and reads cos/sin straight from
-// global memory: a token's row is reused by all its heads and neighbouring
-// units of a block belong to the same token, so those reads hit L1/L2.
-// Positions, cache locations and cos/sin go through the read-only path
-// (ld.global.nc); q/k/v do not, since q_out may alias q (which is also why the
-// loads of all units are written before any store: the compiler could not
-// hoist them above the stores by itself). No shared memory, no block barrier.
+// Each thread takes one unit of the flat space per step (neighbouring threads
+// take neighbouring units, so accesses coalesce), issues all its loads
+// (position, q/k/v vectors, then the cos/sin values the position selects)
+// before computing, and reads cos/sin straight from global memory: a token's
+// row is reused by all its heads and neighbouring units of a block belong to
+// the same token, so those reads hit L1/L2. Positions, cache locations and
+// cos/sin go through the read-only path (ld.global.nc); q/k/v do not, since
+// q_out may alias q. q/k/v are read and written with evict-first hints
+// (ld/st.global.cs): they stream through once, and so do not push the cos/sin
+// rows, which every head of a token reads again, out of L2. Registers are
+// capped at 64 per thread (__launch_bounds__ minimum of two 512-thread
+// blocks), so 1024 threads stay resident per SM. No shared memory, no block
+// barrier.
 //
-// History (H100, 64 + 4 heads of 128, bf16, 16384 tokens, in place): the first
-// kernel gave a block one token at a time, staging its cos/sin row in shared
-// memory behind two __syncthreads and a dependent position load; it ran at
-// 0.57 x copy bandwidth (latency-bound). This flat walk measured 0.73 (0.75
-// with the fused KV store) in the same run with 2 units per thread, 0.90
-// (0.94) with 1, and equal at 1-16 tokens, and replaced it.
-//
-// Registers (sm_90a, ptxas): the bf16 neox path with an fp32 cache takes ~118
-// per thread at kItems = 2 (2 units x (2 x 16 B of q/k + 16 fp32 cos/sin) live
-// at once); one unit per thread (the default) takes ~62, so all 2048 threads
-// an SM holds stay resident. kItems and the
-// block size are launch options (RopeConfig) timed by
-// benchmarks/cpp/rope_sweep.cu.
+// History (H100, 64 + 4 heads of 128, bf16, fp32 cos/sin, 16384 tokens, in
+// place, benchmarks/cpp/rope_sweep.cu, each step measured side by side): a
+// block per token staging its cos/sin row in shared memory behind two
+// barriers and a dependent position load, 0.57 x copy bandwidth; this flat
+// walk with 2 units per thread 0.73, with 1 unit 0.90 (session 5). Session 6,
+// one run: 1 unit 0.80 (72 registers, 768 threads per SM), evict-first 0.92,
+// registers capped at 64 (no spills) 0.90, both 0.976 (fused store 0.964),
+// now the default; a cap of 40 registers spilled (0.39); loading the next
+// step's position ahead on top of both, 0.95; 2 units per thread (spilling
+// under the cap) and 512-thread blocks (0.63) were dropped.
 //
 // The fp32 products and sums use the _rn intrinsics so no multiply-add is
 // contracted: the results match the CPU backend bit for bit.
@@ -55,11 +55,7 @@
 namespace sgl_kernel {
 namespace rope_detail {
 
-// Units per thread per step and block size (RopeConfig). Measured on an H100
-// (benchmarks/cpp/rope_sweep.cu, 16384 tokens, 256 threads): 1 unit per thread
-// 0.90 x copy (0.94 with the fused store), 2 units 0.73 (0.75), 4 units 0.49:
-// fewer registers per thread keep more threads, and so more loads, resident.
-constexpr int kDefaultItems = 1;
+// Block size (RopeConfig::threads): 256 measured best (header comment).
 constexpr int kDefaultThreads = 256;
 constexpr int kMaxThreads = 512;
 
@@ -67,20 +63,15 @@ enum UnitKind : int { kNone = 0, kRotary = 1, kPass = 2 };
 
 // Compile-time kernel variants timed against each other by
 // benchmarks/cpp/rope_sweep.cu (the library launches DefaultTune):
-//   kStream     q/k/v read and written with evict-first hints (ld/st .cs), so
-//               the stream of q/k does not push the cos/sin rows out of L2;
+//   kStream     q/k/v read and written with evict-first hints (ld/st .cs);
 //   kMinBlocks  __launch_bounds__ minimum of resident 512-thread blocks per
-//               SM (caps registers: 2 -> 64, 3 -> 40 per thread);
-//   kPrefetch   the next step's position is loaded during this step (one
-//               unit per thread only), taking it off the position -> cos/sin
-//               dependent chain.
-template <bool Stream, int MinBlocks, bool Prefetch>
+//               SM (caps registers: 1 -> none below 128, 2 -> 64, 3 -> 40).
+template <bool Stream, int MinBlocks>
 struct Tune {
   static constexpr bool kStream = Stream;
   static constexpr int kMinBlocks = MinBlocks;
-  static constexpr bool kPrefetch = Prefetch;
 };
-using DefaultTune = Tune<false, 1, false>;
+using DefaultTune = Tune<true, 2>;
 
 // Per-launch constants derived on the host.
 struct RopeLayout {
@@ -339,77 +330,42 @@ SGL_DEVICE void finish_unit(const RopeParams& p, const Unit<T, B>& u, Frag<T, W>
 }
 
 // 1-D persistent grid walking the flat (token, unit) space; no shared memory.
-template <class T, class CS, class B, int W, bool kInterleave, bool kFused, int kItems, class Tn>
+template <class T, class CS, class B, int W, bool kInterleave, bool kFused, class Tn>
 __global__ void __launch_bounds__(kMaxThreads, Tn::kMinBlocks) rope_kernel(const RopeParams p, const RopeLayout L) {
   constexpr int PV = (kInterleave && W > 1) ? W / 2 : W;
-  const int64_t chunk = static_cast<int64_t>(blockDim.x) * kItems;
-  const int64_t stride = chunk * gridDim.x;
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   pdl_wait();
   pdl_launch_dependents();
-
-  if constexpr (Tn::kPrefetch && kItems == 1) {
-    // One unit per thread, the next step's unit decoded and its position
-    // loaded while this step's loads are in flight.
-    int64_t base = static_cast<int64_t>(blockIdx.x) * chunk + threadIdx.x;
+  for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < L.total; g += stride) {
     Unit<T, B> u;
-    decode<T, B, W, kInterleave, kFused>(p, L, base, u);
-    int64_t pos = u.kind == kRotary ? load_pos(p, 0, u.tok) : 0;
-    for (; base < L.total; base += stride) {
-      Frag<T, W> f;
-      CosSin<CS, PV> cs;
-      load_unit<T, B, W, kInterleave, Tn::kStream>(p, u, f);
-      if (u.kind == kRotary) load_cos_sin<CS, PV>(p, L, u.tok, u.freq, pos, cs);
-      Unit<T, B> next;
-      decode<T, B, W, kInterleave, kFused>(p, L, base + stride, next);
-      const int64_t next_pos = next.kind == kRotary ? load_pos(p, 0, next.tok) : 0;
-      finish_unit<T, CS, B, W, kInterleave, Tn::kStream>(p, u, f, cs);
-      u = next;
-      pos = next_pos;
-    }
-  } else {
-    for (int64_t base = static_cast<int64_t>(blockIdx.x) * chunk + threadIdx.x; base < L.total; base += stride) {
-      Unit<T, B> u[kItems];
-      Frag<T, W> f[kItems];
-      CosSin<CS, PV> cs[kItems];
-      int64_t pos[kItems];
-#pragma unroll
-      for (int it = 0; it < kItems; ++it) {
-        decode<T, B, W, kInterleave, kFused>(p, L, base + static_cast<int64_t>(it) * blockDim.x, u[it]);
-      }
-      // Every load is issued before any compute or store: the positions first
-      // (the head of the dependent chain), then q/k/v, then cos/sin.
-#pragma unroll
-      for (int it = 0; it < kItems; ++it) pos[it] = u[it].kind == kRotary ? load_pos(p, 0, u[it].tok) : 0;
-#pragma unroll
-      for (int it = 0; it < kItems; ++it) load_unit<T, B, W, kInterleave, Tn::kStream>(p, u[it], f[it]);
-#pragma unroll
-      for (int it = 0; it < kItems; ++it) {
-        if (u[it].kind == kRotary) load_cos_sin<CS, PV>(p, L, u[it].tok, u[it].freq, pos[it], cs[it]);
-      }
-#pragma unroll
-      for (int it = 0; it < kItems; ++it) {
-        finish_unit<T, CS, B, W, kInterleave, Tn::kStream>(p, u[it], f[it], cs[it]);
-      }
-    }
+    Frag<T, W> f;
+    CosSin<CS, PV> cs;
+    decode<T, B, W, kInterleave, kFused>(p, L, g, u);
+    // Every load is issued before any compute or store: the position first
+    // (the head of the dependent chain), then q/k/v, then cos/sin.
+    const int64_t pos = u.kind == kRotary ? load_pos(p, 0, u.tok) : 0;
+    load_unit<T, B, W, kInterleave, Tn::kStream>(p, u, f);
+    if (u.kind == kRotary) load_cos_sin<CS, PV>(p, L, u.tok, u.freq, pos, cs);
+    finish_unit<T, CS, B, W, kInterleave, Tn::kStream>(p, u, f, cs);
   }
 }
 
-template <class T, class CS, class B, int W, bool kInterleave, bool kFused, int kItems, class Tn>
-cudaError_t launch_items(const RopeParams& p, const RopeLayout& L, int max_threads, cudaStream_t stream) {
+template <class T, class CS, class B, int W, bool kInterleave, bool kFused, class Tn>
+cudaError_t launch_kernel_for(const RopeParams& p, const RopeLayout& L, int max_threads, cudaStream_t stream) {
   const int64_t sms = num_sms();
   // Small work (decode): smaller blocks, so a few tokens still spread over
   // many SMs.
   int64_t threads = max_threads;
-  while (threads > 64 && div_up<int64_t>(L.total, threads * kItems) < 2 * sms) threads /= 2;
-  auto kernel = rope_kernel<T, CS, B, W, kInterleave, kFused, kItems, Tn>;
+  while (threads > 64 && div_up<int64_t>(L.total, threads) < 2 * sms) threads /= 2;
+  auto kernel = rope_kernel<T, CS, B, W, kInterleave, kFused, Tn>;
   const int64_t resident = sms * resident_blocks_per_sm(kernel, static_cast<int>(threads));
-  const int64_t blocks = div_up<int64_t>(L.total, threads * kItems);
+  const int64_t blocks = div_up<int64_t>(L.total, threads);
   const dim3 grid(static_cast<unsigned>(blocks < resident ? blocks : resident));
   return launch_kernel(kernel, grid, dim3(static_cast<unsigned>(threads)), 0, stream, p.pdl, p, L);
 }
 
 template <class T, class CS, class B, int W, bool kInterleave, bool kFused, class Tn>
-cudaError_t launch_cfg(const RopeParams& p, int items, int threads, cudaStream_t stream) {
+cudaError_t launch_cfg(const RopeParams& p, int threads, cudaStream_t stream) {
   constexpr int PV = (kInterleave && W > 1) ? W / 2 : W;
   const int64_t n_rot = p.rotary_dim / 2 / PV;
   const int64_t n_pass = (p.head_size - p.rotary_dim) / W;
@@ -433,24 +389,21 @@ cudaError_t launch_cfg(const RopeParams& p, int items, int threads, cudaStream_t
   constexpr int C = kCsChunk<CS, PV>;
   L.cs_vec = C > 1 && is_aligned(p.cos_sin, C * static_cast<int64_t>(sizeof(CS))) && p.cs_stride % C == 0 &&
              (p.rotary_dim / 2) % C == 0;
-  switch (items) {
-    case 1: return launch_items<T, CS, B, W, kInterleave, kFused, 1, Tn>(p, L, threads, stream);
-    default: return launch_items<T, CS, B, W, kInterleave, kFused, 2, Tn>(p, L, threads, stream);
-  }
+  return launch_kernel_for<T, CS, B, W, kInterleave, kFused, Tn>(p, L, threads, stream);
 }
 
 template <class T, class CS, class B, int W, class Tn>
-cudaError_t launch_w(const RopeParams& p, int items, int threads, cudaStream_t stream) {
+cudaError_t launch_w(const RopeParams& p, int threads, cudaStream_t stream) {
   const bool fused = p.k_buffer != nullptr;
   if constexpr (std::is_same_v<B, T>) {
     if (!fused) {
-      return p.interleave ? launch_cfg<T, CS, B, W, true, false, Tn>(p, items, threads, stream)
-                          : launch_cfg<T, CS, B, W, false, false, Tn>(p, items, threads, stream);
+      return p.interleave ? launch_cfg<T, CS, B, W, true, false, Tn>(p, threads, stream)
+                          : launch_cfg<T, CS, B, W, false, false, Tn>(p, threads, stream);
     }
   }
   if (!fused) return cudaErrorInvalidValue;  // a non-T buffer type makes sense only with a store
-  return p.interleave ? launch_cfg<T, CS, B, W, true, true, Tn>(p, items, threads, stream)
-                      : launch_cfg<T, CS, B, W, false, true, Tn>(p, items, threads, stream);
+  return p.interleave ? launch_cfg<T, CS, B, W, true, true, Tn>(p, threads, stream)
+                      : launch_cfg<T, CS, B, W, false, true, Tn>(p, threads, stream);
 }
 
 // launch_rope with a kernel variant (Tune): the library launches DefaultTune;
@@ -477,12 +430,10 @@ cudaError_t launch_tuned(const RopeParams& p, const RopeConfig& cfg, cudaStream_
              p.kb_stride_head % V == 0 && p.vb_stride_row % V == 0 && p.vb_stride_head % V == 0 &&
              is_aligned(p.v, 16) && is_aligned(p.k_buffer, bvec) && is_aligned(p.v_buffer, bvec);
   }
-  const int items = cfg.items_per_thread == 0 ? kDefaultItems : cfg.items_per_thread;
   const int threads = cfg.threads == 0 ? kDefaultThreads : cfg.threads;
-  if (items != 1 && items != 2) return cudaErrorInvalidValue;
   if (threads < 64 || threads > kMaxThreads || (threads & (threads - 1)) != 0) return cudaErrorInvalidValue;
-  if (vec_ok) return launch_w<T, CS, B, V, Tn>(p, items, threads, stream);
-  return launch_w<T, CS, B, 1, Tn>(p, items, threads, stream);
+  if (vec_ok) return launch_w<T, CS, B, V, Tn>(p, threads, stream);
+  return launch_w<T, CS, B, 1, Tn>(p, threads, stream);
 }
 
 }  // namespace rope_detail
