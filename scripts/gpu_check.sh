@@ -3,7 +3,7 @@
 # included), compute-sanitizer memcheck over the CUDA tests, and the
 # benchmarks. Logs go to LOGDIR.
 #   bash scripts/gpu_check.sh LOGDIR [bench-args...]
-# Switches: SKIP_TESTS=1, SKIP_MEMCHECK=1, SKIP_BENCH=1, BENCHES="rope elementwise"
+# Switches: SKIP_TESTS=1, SKIP_CTEST=1 (C++ targets built, tests not run), SKIP_MEMCHECK=1, SKIP_BENCH=1, BENCHES="rope elementwise"
 # (only those families' benchmarks; "none": no Python benchmark), SKIP_SWEEPS=1,
 # SWEEPS="kvio_sweep rope_sweep" (only those C++ sweeps), TESTS="tests/rope ..."
 # (the pytest run takes only those paths; memcheck always takes all), TAR_TO=FILE (tar LOGDIR into FILE on exit,
@@ -46,7 +46,11 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader > 
 run build $PY -m pip install -v --no-build-isolation --no-deps . || { tail -60 "$LOG/build.log"; exit 1; }
 gtest_src=""
 [ -d .carry/googletest ] && gtest_src="-DSGL_GTEST_SOURCE_DIR=$PWD/.carry/googletest"
-run ctest bash -c "cmake -S tests/cpp -B build/cpp -G Ninja $gtest_src && cmake --build build/cpp && cd build/cpp && ctest --output-on-failure"
+if [ "${SKIP_CTEST:-0}" = 1 ]; then  # build the C++ targets (the sweeps) without running the tests
+  run cpp_build bash -c "cmake -S tests/cpp -B build/cpp -G Ninja $gtest_src && cmake --build build/cpp"
+else
+  run ctest bash -c "cmake -S tests/cpp -B build/cpp -G Ninja $gtest_src && cmake --build build/cpp && cd build/cpp && ctest --output-on-failure"
+fi
 if [ "${SKIP_SWEEPS:-0}" != 1 ]; then
   # The framework-free launch-shape sweeps behind the kernels' defaults.
   for sweep in ${SWEEPS:-rmsnorm_sweep rope_sweep kvio_sweep}; do
