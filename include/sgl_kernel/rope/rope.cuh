@@ -18,8 +18,9 @@
 // row is reused by all its heads and neighbouring units of a block belong to
 // the same token, so those reads hit L1/L2. Positions, cache locations and
 // cos/sin go through the read-only path (ld.global.nc); q/k/v do not, since
-// q_out may alias q. q/k/v are read and written with evict-first hints
-// (ld/st.global.cs): they stream through once, and so do not push the cos/sin
+// q_out may alias q. q/k/v, and the KV-cache rows of the fused store, are
+// read and written with evict-first hints (ld/st.global.cs): they stream
+// through once, and so do not push the cos/sin
 // rows, which every head of a token reads again, out of L2. Registers are
 // capped at 64 per thread (__launch_bounds__ minimum of two 512-thread
 // blocks), so 1024 threads stay resident per SM. No shared memory, no block
@@ -140,18 +141,27 @@ SGL_DEVICE int64_t load_pos(const RopeParams& p, int comp, int64_t tok) {
   return load_index(p.pos, p.pos_int64, comp * p.pos_stride_comp + tok * p.pos_stride_tok);
 }
 
-template <class B, class T, int W>
+// KV-cache rows are written once here and read by a later kernel: with
+// kStream they take the evict-first hint like q/k/v.
+template <class B, bool kStream, class T, int W>
 SGL_DEVICE void store_buffer(B* dst, const Vec<T, W>& x, float scale) {
+  auto put = [&](const auto& v) {
+    if constexpr (kStream) {
+      v.store_stream(dst);
+    } else {
+      v.store(dst);
+    }
+  };
   if constexpr (std::is_same_v<B, T>) {
     if (scale == 1.f) {
-      x.store(dst);
+      put(x);
       return;
     }
   }
   Vec<B, W> b;
 #pragma unroll
   for (int j = 0; j < W; ++j) b[j] = from_float<B>(__fdiv_rn(to_float(x[j]), scale));
-  b.store(dst);
+  put(b);
 }
 
 // Decodes flat item g into a unit (kind kNone past the end).
@@ -324,8 +334,8 @@ SGL_DEVICE void finish_unit(const RopeParams& p, const Unit<T, B>& u, Frag<T, W>
     }
   }
   if (u.buf) {
-    store_buffer<B>(u.buf, f.lo, u.scale);
-    if (two) store_buffer<B>(u.buf + hoff, f.hi, u.scale);
+    store_buffer<B, kStream>(u.buf, f.lo, u.scale);
+    if (two) store_buffer<B, kStream>(u.buf + hoff, f.hi, u.scale);
   }
 }
 
