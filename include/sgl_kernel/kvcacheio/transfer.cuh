@@ -142,6 +142,30 @@ SGL_DEVICE char* piece_addr(const KVSide& s, const int64_t* table, int64_t kv, i
 // pool's order (a page's tokens of one layer, then the next layer).
 SGL_DEVICE void item_coords(int64_t w, const KVTransferParams& p, int64_t run, int64_t& kv, int64_t& layer,
                             int64_t& j) {
+  // The same arithmetic in 32 bits when the launch's item count fits (the
+  // usual case: a 64-bit division is several times the instructions of a
+  // 32-bit one, and every lane of every warp does these for each item).
+  if (p.num_kv * p.num_layers * p.num_indices < (int64_t{1} << 31)) {
+    const uint32_t n = static_cast<uint32_t>(p.num_indices), nl = static_cast<uint32_t>(p.num_layers);
+    const uint32_t r = static_cast<uint32_t>(run), w32 = static_cast<uint32_t>(w);
+    const uint32_t per_kv = n * nl;
+    const uint32_t k = w32 / per_kv;
+    const uint32_t rest = w32 - k * per_kv;
+    kv = k;
+    if (nl == 1) {  // one layer: the index is the rest
+      layer = 0;
+      j = rest;
+      return;
+    }
+    const uint32_t full = n / r, span = r * nl;
+    const uint32_t g = rest / span;
+    const uint32_t size = g < full ? r : n - full * r;
+    const uint32_t t = rest - g * span;
+    const uint32_t l = t / size;
+    layer = l;
+    j = static_cast<int64_t>(g) * r + (t - l * size);
+    return;
+  }
   const int64_t per_kv = p.num_indices * p.num_layers;
   kv = w / per_kv;
   const int64_t rest = w - kv * per_kv;
@@ -165,7 +189,7 @@ SGL_DEVICE ItemAddr<Table> item_addr(int64_t w, const KVTransferParams& p, int64
                                      const int64_t* dst_table) {
   int64_t kv, layer, j;
   item_coords(w, p, run, kv, layer, j);
-  const int64_t in_run = j % p.index_run;
+  const int64_t in_run = p.index_run == 1 ? 0 : j % p.index_run;
   const int64_t src_tok = p.src_indices[j - in_run] + in_run;
   const int64_t dst_tok = p.dst_indices[j - in_run] + in_run;
   return {piece_addr<Table>(p.src, src_table, kv, layer, src_tok, 0, p),
@@ -194,16 +218,16 @@ __global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParam
     const char* s[G];
     char* d[G];
     const int count = items - w < G ? static_cast<int>(items - w) : G;
+    // Lane g works out item g's addresses and hands them to the warp: the
+    // index math is issued once per warp, not once per item.
+    ItemAddr<Table> mine{nullptr, nullptr};
+    if ((lane % G) < count) mine = item_addr<Table>(w + lane % G, p, run, src_table, dst_table);
 #pragma unroll
     for (int g = 0; g < G; ++g) {
-      if (g < count) {
-        const ItemAddr<Table> a = item_addr<Table>(w + g, p, run, src_table, dst_table);
-        s[g] = a.src;
-        d[g] = a.dst;
-      } else {
-        s[g] = nullptr;
-        d[g] = nullptr;
-      }
+      const unsigned long long src = reinterpret_cast<unsigned long long>(mine.src);
+      const unsigned long long dst = reinterpret_cast<unsigned long long>(mine.dst);
+      s[g] = reinterpret_cast<const char*>(__shfl_sync(0xffffffffu, src, g));
+      d[g] = reinterpret_cast<char*>(__shfl_sync(0xffffffffu, dst, g));
     }
     warp_copy_any<G>(d, s, count, piece, p.head_num, piece_stride(p.dst, piece), piece_stride(p.src, piece), lane);
   }
