@@ -36,6 +36,24 @@ struct alignas(sizeof(T) * N) Vec {
       store(p);
     }
   }
+  // load / store, or their streaming variants when kStream: one call site
+  // for kernels that take the hint as a template switch.
+  template <bool kStream>
+  __device__ __forceinline__ void load_as(const T* p) {
+    if constexpr (kStream) {
+      load_stream(p);
+    } else {
+      load(p);
+    }
+  }
+  template <bool kStream>
+  __device__ __forceinline__ void store_as(T* p) const {
+    if constexpr (kStream) {
+      store_stream(p);
+    } else {
+      store(p);
+    }
+  }
 #endif
 };
 

@@ -56,13 +56,8 @@ SGL_DEVICE void load_frag(const RMSNormParams& p, int64_t row, int64_t nvec, Row
   for (int it = 0; it < ITEMS; ++it) {
     const int64_t j = threadIdx.x + static_cast<int64_t>(it) * blockDim.x;
     if (j < nvec) {
-      if constexpr (kStream) {
-        f.in[it].load_stream(in + j * VEC);
-        if constexpr (kAdd) f.res[it].load_stream(res + j * VEC);
-      } else {
-        f.in[it].load(in + j * VEC);
-        if constexpr (kAdd) f.res[it].load(res + j * VEC);
-      }
+      f.in[it].template load_as<kStream>(in + j * VEC);
+      if constexpr (kAdd) f.res[it].template load_as<kStream>(res + j * VEC);
     }
   }
 }
@@ -155,13 +150,8 @@ __global__ void __launch_bounds__(kMaxThreads) rmsnorm_kernel(const RMSNormParam
             if constexpr (kAdd) s[k] = from_float<T>(v);
             y[k] = from_float<T>(v * rstd * (to_float(w[k]) + w_offset));
           }
-          if constexpr (kStream) {
-            if constexpr (kAdd) s.store_stream(res + j * VEC);
-            y.store_stream(out + j * VEC);
-          } else {
-            if constexpr (kAdd) s.store(res + j * VEC);
-            y.store(out + j * VEC);
-          }
+          if constexpr (kAdd) s.template store_as<kStream>(res + j * VEC);
+          y.template store_as<kStream>(out + j * VEC);
         }
       }
     }

@@ -140,42 +140,37 @@ SGL_DEVICE char* piece_addr(const KVSide& s, const int64_t* table, int64_t kv, i
 // num_indices walks layer by layer (index fastest); run = 1 walks a token's
 // layers in a row (a pf pool's memory order); run = page_size walks a ph
 // pool's order (a page's tokens of one layer, then the next layer).
-SGL_DEVICE void item_coords(int64_t w, const KVTransferParams& p, int64_t run, int64_t& kv, int64_t& layer,
-                            int64_t& j) {
-  // The same arithmetic in 32 bits when the launch's item count fits (the
-  // usual case: a 64-bit division is several times the instructions of a
-  // 32-bit one, and every lane of every warp does these for each item).
-  if (p.num_kv * p.num_layers * p.num_indices < (int64_t{1} << 31)) {
-    const uint32_t n = static_cast<uint32_t>(p.num_indices), nl = static_cast<uint32_t>(p.num_layers);
-    const uint32_t r = static_cast<uint32_t>(run), w32 = static_cast<uint32_t>(w);
-    const uint32_t per_kv = n * nl;
-    const uint32_t k = w32 / per_kv;
-    const uint32_t rest = w32 - k * per_kv;
-    kv = k;
-    if (nl == 1) {  // one layer: the index is the rest
-      layer = 0;
-      j = rest;
-      return;
-    }
-    const uint32_t full = n / r, span = r * nl;
-    const uint32_t g = rest / span;
-    const uint32_t size = g < full ? r : n - full * r;
-    const uint32_t t = rest - g * span;
-    const uint32_t l = t / size;
-    layer = l;
-    j = static_cast<int64_t>(g) * r + (t - l * size);
+template <class I>
+SGL_DEVICE void item_coords_in(I w, I n, I nl, I run, int64_t& kv, int64_t& layer, int64_t& j) {
+  const I per_kv = n * nl;
+  const I k = w / per_kv;
+  const I rest = w - k * per_kv;
+  kv = k;
+  if (nl == 1) {  // one layer: the index is the rest
+    layer = 0;
+    j = rest;
     return;
   }
-  const int64_t per_kv = p.num_indices * p.num_layers;
-  kv = w / per_kv;
-  const int64_t rest = w - kv * per_kv;
-  const int64_t full = p.num_indices / run;  // complete groups
-  const int64_t span = run * p.num_layers;
-  const int64_t g = rest / span;
-  const int64_t size = g < full ? run : p.num_indices - full * run;  // the last group may be short
-  const int64_t t = rest - g * span;
-  layer = t / size;
-  j = g * run + (t - layer * size);
+  const I full = n / run;  // complete groups
+  const I span = run * nl;
+  const I g = rest / span;
+  const I size = g < full ? run : n - full * run;  // the last group may be short
+  const I t = rest - g * span;
+  const I l = t / size;
+  layer = l;
+  j = static_cast<int64_t>(g) * run + (t - l * size);
+}
+
+SGL_DEVICE void item_coords(int64_t w, const KVTransferParams& p, int64_t run, int64_t& kv, int64_t& layer,
+                            int64_t& j) {
+  // In 32 bits when the launch's item count fits (the usual case: a 64-bit
+  // division is several times the instructions of a 32-bit one).
+  if (p.num_kv * p.num_layers * p.num_indices < (int64_t{1} << 31)) {
+    item_coords_in<uint32_t>(static_cast<uint32_t>(w), static_cast<uint32_t>(p.num_indices),
+                             static_cast<uint32_t>(p.num_layers), static_cast<uint32_t>(run), kv, layer, j);
+  } else {
+    item_coords_in<int64_t>(w, p.num_indices, p.num_layers, run, kv, layer, j);
+  }
 }
 
 template <class Table>
@@ -225,12 +220,12 @@ __global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParam
     // cudaMemcpyAsync; docs/perf/kvcacheio.md).
     ItemAddr<Table> mine{nullptr, nullptr};
     if ((lane % G) < count) mine = item_addr<Table>(w + lane % G, p, run, src_table, dst_table);
+    const unsigned long long my_src = reinterpret_cast<unsigned long long>(mine.src);
+    const unsigned long long my_dst = reinterpret_cast<unsigned long long>(mine.dst);
 #pragma unroll
     for (int g = 0; g < G; ++g) {
-      const unsigned long long src = reinterpret_cast<unsigned long long>(mine.src);
-      const unsigned long long dst = reinterpret_cast<unsigned long long>(mine.dst);
-      s[g] = reinterpret_cast<const char*>(__shfl_sync(0xffffffffu, src, g));
-      d[g] = reinterpret_cast<char*>(__shfl_sync(0xffffffffu, dst, g));
+      s[g] = reinterpret_cast<const char*>(__shfl_sync(0xffffffffu, my_src, g));
+      d[g] = reinterpret_cast<char*>(__shfl_sync(0xffffffffu, my_dst, g));
     }
     warp_copy_any<G>(d, s, count, piece, p.head_num, piece_stride(p.dst, piece), piece_stride(p.src, piece), lane);
   }

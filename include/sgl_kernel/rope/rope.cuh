@@ -20,8 +20,8 @@
 // cos/sin go through the read-only path (ld.global.nc); q/k/v do not, since
 // q_out may alias q. q/k/v, and the KV-cache rows of the fused store, are
 // read and written with evict-first hints (ld/st.global.cs): they stream
-// through once, and so do not push the cos/sin
-// rows, which every head of a token reads again, out of L2. Registers are
+// through once, and so do not push the cos/sin rows, which every head of a
+// token reads again, out of L2. Registers are
 // capped at 64 per thread (__launch_bounds__ minimum of two 512-thread
 // blocks), so 1024 threads stay resident per SM. No shared memory, no block
 // barrier.
@@ -145,23 +145,16 @@ SGL_DEVICE int64_t load_pos(const RopeParams& p, int comp, int64_t tok) {
 // kStream they take the evict-first hint like q/k/v.
 template <class B, bool kStream, class T, int W>
 SGL_DEVICE void store_buffer(B* dst, const Vec<T, W>& x, float scale) {
-  auto put = [&](const auto& v) {
-    if constexpr (kStream) {
-      v.store_stream(dst);
-    } else {
-      v.store(dst);
-    }
-  };
   if constexpr (std::is_same_v<B, T>) {
     if (scale == 1.f) {
-      put(x);
+      x.template store_as<kStream>(dst);
       return;
     }
   }
   Vec<B, W> b;
 #pragma unroll
   for (int j = 0; j < W; ++j) b[j] = from_float<B>(__fdiv_rn(to_float(x[j]), scale));
-  put(b);
+  b.template store_as<kStream>(dst);
 }
 
 // Decodes flat item g into a unit (kind kNone past the end).
@@ -245,13 +238,8 @@ template <class T, class B, int W, bool kInterleave, bool kStream>
 SGL_DEVICE void load_unit(const RopeParams& p, const Unit<T, B>& u, Frag<T, W>& f) {
   if (u.kind == kNone) return;
   const bool two = u.kind == kRotary && (!kInterleave || W == 1);
-  if constexpr (kStream) {
-    f.lo.load_stream(u.src);
-    if (two) f.hi.load_stream(u.src + hi_offset<kInterleave>(p));
-  } else {
-    f.lo.load(u.src);
-    if (two) f.hi.load(u.src + hi_offset<kInterleave>(p));
-  }
+  f.lo.template load_as<kStream>(u.src);
+  if (two) f.hi.template load_as<kStream>(u.src + hi_offset<kInterleave>(p));
 }
 
 template <class CS, int N>
@@ -325,13 +313,8 @@ SGL_DEVICE void finish_unit(const RopeParams& p, const Unit<T, B>& u, Frag<T, W>
   }
   const int64_t hoff = hi_offset<kInterleave>(p);
   if (u.dst) {
-    if constexpr (kStream) {
-      f.lo.store_stream(u.dst);
-      if (two) f.hi.store_stream(u.dst + hoff);
-    } else {
-      f.lo.store(u.dst);
-      if (two) f.hi.store(u.dst + hoff);
-    }
+    f.lo.template store_as<kStream>(u.dst);
+    if (two) f.hi.template store_as<kStream>(u.dst + hoff);
   }
   if (u.buf) {
     store_buffer<B, kStream>(u.buf, f.lo, u.scale);
