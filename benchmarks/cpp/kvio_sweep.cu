@@ -19,7 +19,23 @@ using namespace sgl_kernel;
 
 namespace {
 
-constexpr int64_t kItem = 1024;  // 4 kv heads x 128 x bf16: the default model's K (or V) of one token and layer
+constexpr int64_t kItem = 1024;
+
+// Plain contiguous copy (16-byte words, kU per thread per pass): what a
+// transfer of the same bytes could reach at best, as a kernel.
+template <int kU>
+__global__ void copy_kernel(uint4* __restrict__ d, const uint4* __restrict__ s, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x * kU;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x * kU + threadIdx.x; i < n; i += stride) {
+    uint4 r[kU];
+#pragma unroll
+    for (int u = 0; u < kU; ++u)
+      if (i + u * blockDim.x < n) r[u] = s[i + u * blockDim.x];
+#pragma unroll
+    for (int u = 0; u < kU; ++u)
+      if (i + u * blockDim.x < n) d[i + u * blockDim.x] = r[u];
+  }
+}  // 4 kv heads x 128 x bf16: the default model's K (or V) of one token and layer
 
 struct Buf {
   unsigned char* p = nullptr;
@@ -46,6 +62,10 @@ struct Setup {
   bool all_layers;  // else one layer
   int64_t page;
   bool scattered_src = false;  // source tokens in random order too (as bench_kvcacheio.py picks them)
+  int64_t num_kv = 2;          // 1: MLA-sized (one pool)
+  // Scattered sources sorted in windows of this many indices (what sorting a
+  // block's share of the items by host address would give); 0: not sorted.
+  int64_t sorted_window = 0;
 };
 
 }  // namespace
@@ -75,6 +95,14 @@ int main(int argc, char** argv) {
   std::iota(seq.begin(), seq.end(), 0);
   CHECK(cudaMemcpy(idx_seq, seq.data(), tokens * sizeof(int64_t), cudaMemcpyHostToDevice));
   CHECK(cudaMemcpy(idx_perm, perm.data(), tokens * sizeof(int64_t), cudaMemcpyHostToDevice));
+  auto windows_sorted = [&](int64_t w) {
+    std::vector<int64_t> v = perm;
+    for (int64_t a = 0; a < tokens; a += w) std::sort(v.begin() + a, v.begin() + std::min(tokens, a + w));
+    int64_t* d = nullptr;
+    if (cudaMalloc(&d, tokens * sizeof(int64_t)) != cudaSuccess) std::abort();
+    cudaMemcpy(d, v.data(), tokens * sizeof(int64_t), cudaMemcpyHostToDevice);
+    return d;
+  };
 
   // Device lf pool (per layer buffers, with their address arrays), device and
   // host page-first pools.
@@ -106,6 +134,7 @@ int main(int argc, char** argv) {
     for (int kv = 0; kv < 2; ++kv) s.base[kv] = host ? host_pf[kv].p : dev_pf[kv].p;
     s.layout_dim = layers * kItem;
     s.page_size = page;
+    s.host = host;
     return s;
   };
 
@@ -117,6 +146,9 @@ int main(int argc, char** argv) {
       {"h2d per_layer ph->lf p16", KVLayout::kPageHead, KVLayout::kLayerFirst, true, false, false, 16},
       {"h2d per_layer pf->lf p1 scattered", KVLayout::kPageFirst, KVLayout::kLayerFirst, true, false, false, 1, true},
       {"h2d per_layer ph->lf p1 scattered", KVLayout::kPageHead, KVLayout::kLayerFirst, true, false, false, 1, true},
+      {"h2d per_layer pf->lf p1 scattered sorted/2048", KVLayout::kPageFirst, KVLayout::kLayerFirst, true, false,
+       false, 1, true, 2, 2048},
+      {"d2d per_layer lf->lf mla-size", KVLayout::kLayerFirst, KVLayout::kLayerFirst, false, false, false, 1, false, 1},
       {"d2h all_layer lf->pf", KVLayout::kLayerFirst, KVLayout::kPageFirst, false, true, true, 1},
       {"d2h all_layer lf->ph p1", KVLayout::kLayerFirst, KVLayout::kPageHead, false, true, true, 1},
       {"d2h all_layer lf->ph p16", KVLayout::kLayerFirst, KVLayout::kPageHead, false, true, true, 16},
@@ -129,14 +161,64 @@ int main(int argc, char** argv) {
     return median_us([&](int) { cudaMemcpyAsync(d, s, bytes, cudaMemcpyDefault, nullptr); }, 3);
   };
 
-  std::printf("| case | quota x warps | per_warp | order | us | GB/s payload | x cudaMemcpyAsync |\n");
-  std::printf("|---|---|---|---|---|---|---|\n");
+  // One-layer device->device: 8 source and 8 destination layers in turn, so
+  // that L2 (50 MB) does not hold a 16-32 MB transfer across calls.
+  constexpr int kRot = 8;
+  auto rot_layer = [&](int kv, int i, bool dst) { return dev_lf[kv * layers + (dst ? kRot : 0) + i % kRot].p; };
+  if (layers < 2 * kRot) {
+    std::fprintf(stderr, "kvio_sweep needs >= %d layers\n", 2 * kRot);
+    return 1;
+  }
+
+  // The ceiling for one-layer device->device: contiguous copies of the same
+  // bytes in one launch (regions of the device pf pools, rotating over 8 as
+  // above), by cudaMemcpyAsync and by a plain copy kernel at two shapes.
+  std::printf("| same-bytes copy, one launch, rotating | how | us | x 2 GiB-copy rate of cudaMemcpyAsync |\n");
+  std::printf("|---|---|---|---|\n");
+  {
+    const int64_t big = std::min<int64_t>(pool_bytes, int64_t{1} << 31) / 2 / 16 * 16;  // 2 GiB read + written
+    const float big_us = median_us([&](int) { cudaMemcpyAsync(dev_pf[1].p, dev_pf[0].p, big, cudaMemcpyDefault, nullptr); }, 2);
+    const double rate = 2.0 * big / big_us;  // bytes read + written per us
+    for (int nkv : {2, 1}) {
+      const int64_t bytes = nkv * layer_bytes;
+      if (bytes * kRot > pool_bytes) break;
+      auto region = [&](int kv, int i) { return dev_pf[kv].p + (i % kRot) * bytes; };
+      const float mc = median_us(
+          [&](int i) { cudaMemcpyAsync(region(1, i), region(0, i), bytes, cudaMemcpyDefault, nullptr); }, 2 * kRot);
+      std::printf("| %lld MB | cudaMemcpyAsync | %.2f | %.3f |\n", static_cast<long long>(bytes >> 20), mc,
+                  2.0 * bytes / mc / rate);
+      const int64_t n = bytes / 16;
+      for (int blocks : {2 * sms, 8 * sms}) {
+        const int threads = blocks == 2 * sms ? 512 : 256;
+        const float us = median_us(
+            [&](int i) {
+              copy_kernel<2><<<blocks, threads>>>(reinterpret_cast<uint4*>(region(1, i)),
+                                                  reinterpret_cast<const uint4*>(region(0, i)), n);
+            },
+            2 * kRot);
+        std::printf("| %lld MB | copy kernel %d x %d | %.2f | %.3f |\n", static_cast<long long>(bytes >> 20), blocks,
+                    threads, us, 2.0 * bytes / us / rate);
+      }
+    }
+  }
+  CHECK(cudaGetLastError());
+
+  std::printf("| case | quota x warps | per_warp | order | sort_chunk | us | GB/s payload | x cudaMemcpyAsync |\n");
+  std::printf("|---|---|---|---|---|---|---|---|\n");
   for (const Setup& s : setups) {
     const int64_t nl = s.all_layers ? layers : 1;
-    const int64_t payload = 2 * nl * tokens * kItem;
+    const int64_t payload = s.num_kv * nl * tokens * kItem;
+    const bool rotate = !s.src_host && !s.dst_host && !s.all_layers;
     const int64_t ref_bytes = payload < pool_bytes ? payload : pool_bytes;
-    const float ref = memcpy_us(s.src_host, s.dst_host, ref_bytes) * (static_cast<float>(payload) / ref_bytes);
-    std::printf("| %s | cudaMemcpyAsync | | | %.1f | %.1f | 1 |\n", s.name, ref, payload / ref / 1e3);
+    const float ref = rotate ? median_us(
+                                   [&](int i) {
+                                     for (int kv = 0; kv < s.num_kv; ++kv)
+                                       cudaMemcpyAsync(rot_layer(kv, i, true), rot_layer(kv, i, false), layer_bytes,
+                                                       cudaMemcpyDefault, nullptr);
+                                   },
+                                   2 * kRot)
+                             : memcpy_us(s.src_host, s.dst_host, ref_bytes) * (static_cast<float>(payload) / ref_bytes);
+    std::printf("| %s | cudaMemcpyAsync | | | | %.1f | %.1f | 1 |\n", s.name, ref, payload / ref / 1e3);
     KVTransferParams p{};
     p.src = s.src_layout == KVLayout::kLayerFirst ? lf_side(s.all_layers)
                                                   : paged_side(s.src_layout, s.src_host, s.page);
@@ -146,11 +228,11 @@ int main(int argc, char** argv) {
     } else {
       p.dst = paged_side(s.dst_layout, s.dst_host, s.page);
     }
-    p.src_indices = s.scattered_src ? idx_perm : idx_seq;  // a request's tokens in order on one side, scattered on the other
+    p.src_indices = s.sorted_window ? windows_sorted(s.sorted_window) : s.scattered_src ? idx_perm : idx_seq;  // a request's tokens in order on one side, scattered on the other
     p.dst_indices = idx_perm;
     p.num_indices = tokens;
     p.num_layers = nl;
-    p.num_kv = 2;
+    p.num_kv = s.num_kv;
     p.item_size = kItem;
     p.head_num = (s.src_layout == KVLayout::kPageHead || s.dst_layout == KVLayout::kPageHead) ? 4 : 1;
     p.index_run = 1;
@@ -161,26 +243,43 @@ int main(int argc, char** argv) {
       shapes = {{4, 32}};
       // Scattered host reads: how they scale with the SMs given (per-SM
       // bound or not), beyond the 4-block budget.
-      if (s.scattered_src) shapes = {{4, 32}, {8, 32}, {16, 32}};
+      if (s.scattered_src && !s.sorted_window) shapes = {{4, 32}, {16, 32}};
     } else {
       shapes = {{2 * sms, 16}, {sms, 32}};
     }
     for (auto [quota, warps] : shapes) {
       p.block_quota = quota;
       p.warps_per_block = warps;
+      // Sorted walk: chunk sizes for host transfers; on the device it acts as
+      // a lookahead (a block's addresses worked out before its copies).
+      std::vector<int> sorts = {0, 2048};
+      if (host) sorts = {0, 512, 1024, 2048};
       for (int order : {0, 1})
-      for (int per_warp : {1, 2}) {
+      for (int sort : sorts) {
+        const int per_warp = 2;  // 1 measured slower everywhere (transfer.cuh)
         if (order == 1 && nl == 1) continue;  // one layer: both orders are the same walk
         KVTransferConfig cfg;
         cfg.items_per_warp = per_warp;
         cfg.order = order;
+        cfg.sort_chunk = sort;
         CHECK(kvio_detail::run_kv_transfer(p, nullptr, cfg, nullptr));
         CHECK(cudaDeviceSynchronize());
-        const int calls = host ? 2 : 5;
-        const float us = median_us([&](int) { kvio_detail::run_kv_transfer(p, nullptr, cfg, nullptr); }, calls);
+        const int calls = host ? 2 : rotate ? 2 * kRot : 5;
+        const float us = median_us(
+            [&](int i) {
+              KVTransferParams q = p;
+              if (rotate) {
+                for (int kv = 0; kv < s.num_kv; ++kv) {
+                  q.src.base[kv] = rot_layer(kv, i, false);
+                  q.dst.base[kv] = rot_layer(kv, i, true);
+                }
+              }
+              kvio_detail::run_kv_transfer(q, nullptr, cfg, nullptr);
+            },
+            calls);
         CHECK(cudaGetLastError());
-        std::printf("| %s | %d x %d | %d | %d | %.1f | %.1f | %.3f |\n", s.name, quota, warps, per_warp, order, us,
-                    payload / us / 1e3, ref / us);
+        std::printf("| %s | %d x %d | %d | %d | %d | %.1f | %.1f | %.3f |\n", s.name, quota, warps, per_warp, order,
+                    sort, us, payload / us / 1e3, ref / us);
         std::fflush(stdout);
       }
     }

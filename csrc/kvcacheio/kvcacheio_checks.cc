@@ -91,6 +91,7 @@ int64_t fill_side(KVSide& s, const KVSideArgs& a, int64_t item_size, int64_t num
     }
     check_pool(t, name);
     s.base[kv] = t.data_ptr();
+    s.host = t.is_cpu();  // pinned host memory (checked at launch): the sorted walk (transfer.h)
     const int64_t bytes = nbytes_of(t);
     int64_t cap = 0;
     switch (a.layout) {
@@ -298,6 +299,9 @@ KVTransferJob make_kv_direct_pf_job(const std::vector<at::Tensor>& src, const st
     pf_side.base[1] = pf_base[1];
     pf_side.layout_dim = pf_layers * item;
     pf_side.layer_offset = first_layer + l0;
+    // host stays false: the direct variants take two blocks an SM, whose plain
+    // walk reads and writes scattered host rows at 0.92-0.95 x cudaMemcpyAsync
+    // (docs/perf/kvcacheio.md); the sorted walk was measured for <= 4 blocks.
     lf_side.layout = KVLayout::kLayerFirst;
     if (pf_to_lf) {
       for (int64_t kv = 0; kv < num_kv; ++kv) lf_side.base[kv] = lf[kv].data_ptr();

@@ -1,5 +1,6 @@
 // The KV transfer kernels (transfer.cuh, used without any framework), on the GPU when one is
-// present: every walk (one or two items per warp, each item order) against
+// present: every walk (one or two items per warp, each item order, the
+// sorted walk) against
 // a host reference built from the layout formulas of transfer.h, bit for bit,
 // between device buffers and from/to pinned host memory, with item sizes and
 // offsets that force the narrow and fallback paths.
@@ -82,6 +83,7 @@ struct Pool {
     s.layer_offset = 0;
     s.page_size = page;
     s.layout_dim = layers * item;
+    s.host = host;
     for (int kv = 0; kv < 2; ++kv) {
       if (layout == KVLayout::kLayerFirst) {
         s.base[kv] = layers == 1 ? d[kv] + shift : nullptr;
@@ -176,7 +178,8 @@ void run_case(const Shape& shape, const KVTransferConfig& cfg, int quota, int wa
         }
   for (int64_t b = 0; b < dst.buffers(); ++b) {
     const auto got = dst.read(b);
-    ASSERT_EQ(got, expect[b]) << "buffer " << b << " items_per_warp " << cfg.items_per_warp << " order " << cfg.order;
+    ASSERT_EQ(got, expect[b]) << "buffer " << b << " items_per_warp " << cfg.items_per_warp << " order " << cfg.order
+                                 << " sort_chunk " << cfg.sort_chunk;
   }
   src.release();
   dst.release();
@@ -188,15 +191,47 @@ class KVTransferKernel : public ::testing::TestWithParam<Shape> {};
 
 TEST_P(KVTransferKernel, EveryWalkMatchesHostBitwise) {
   if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
-  for (int order : {-1, 0, 1})
+  for (int order : {-1, 0, 1}) {
     for (int per_warp : {0, 1, 2}) {
       KVTransferConfig cfg;
       cfg.items_per_warp = per_warp;
       cfg.order = order;
+      cfg.sort_chunk = 0;  // the grid-stride walk
       run_case(GetParam(), cfg, /*quota=*/3, /*warps=*/per_warp == 1 ? 5 : 32);
       run_case(GetParam(), cfg, /*quota=*/64, /*warps=*/2);
       run_case(GetParam(), cfg, /*quota=*/7, /*warps=*/3, /*inline_bases=*/true);
     }
+    // The sorted walk (the default where a side is host memory): chunks of
+    // 64 (several a block, the last one short) in every item order, and the
+    // default and 2048 (launches smaller than a chunk) in the default order.
+    for (int chunk : {-1, 64, 2048}) {
+      if (chunk != 64 && order != -1) continue;
+      KVTransferConfig cfg;
+      cfg.order = order;
+      cfg.sort_chunk = chunk;
+      run_case(GetParam(), cfg, /*quota=*/1, /*warps=*/2);  // one copying warp, one sorting warp
+      run_case(GetParam(), cfg, /*quota=*/3, /*warps=*/32);
+      run_case(GetParam(), cfg, /*quota=*/5, /*warps=*/3, /*inline_bases=*/true);
+      if (chunk == 2048) run_case(GetParam(), cfg, /*quota=*/2, /*warps=*/1);  // one warp a block: the plain walk
+    }
+  }
+}
+
+TEST(KVTransferKernelConfig, RejectsBadSortChunk) {
+  KVTransferParams p{};
+  p.num_indices = 1;
+  p.num_layers = 1;
+  p.num_kv = 1;
+  p.item_size = 16;
+  p.head_num = 1;
+  p.index_run = 1;
+  p.block_quota = 1;
+  p.warps_per_block = 1;
+  for (int chunk : {-2, 1, 32, 100, 8192}) {
+    KVTransferConfig cfg;
+    cfg.sort_chunk = chunk;
+    EXPECT_EQ(kvio_detail::run_kv_transfer(p, nullptr, cfg, nullptr), cudaErrorInvalidValue) << chunk;
+  }
 }
 
 

@@ -148,13 +148,14 @@ def call(case: Case, idx_device="cpu", block_quota=2, warps=32):
 SRC_TOKENS, DST_TOKENS = 96, 80  # multiples of 16; direct cases with page 64 grow them
 
 
-def make_case(variant, item, page=1, heads=1, n=23, layers=3, dtype=torch.uint8):
+def make_case(variant, item, page=1, heads=1, n=23, layers=3, dtype=torch.uint8, tokens=None):
     """Random pools and unique indices for `variant`; `page` is the ph page
-    size or, for direct variants, the page (index run) length."""
+    size or, for direct variants, the page (index run) length; `tokens`: the
+    pools' token count (both sides), SRC_TOKENS / DST_TOKENS when None."""
     mla = "mla" in variant
     kvs = 1 if mla else 2
     direct = variant.startswith("direct")
-    src_tokens, dst_tokens = SRC_TOKENS, DST_TOKENS
+    src_tokens, dst_tokens = (SRC_TOKENS, DST_TOKENS) if tokens is None else (tokens, tokens)
     if direct:
         src_tokens, dst_tokens = max(src_tokens, 3 * page), max(dst_tokens, 2 * page)
     elem = torch.tensor([], dtype=dtype).element_size()
@@ -354,6 +355,30 @@ def test_direct_cuda_matches_cpu(where, variant, page, item):
 def test_cuda_grid_shapes(block_quota, warps):
     case = make_case("all_layer_lf_pf", 1024, n=61, layers=5)
     run_cuda_vs_cpu(case, "cuda", "cuda", block_quota=block_quota, warps=warps)
+
+
+@gpu
+@pytest.mark.parametrize("where", [("cuda", "pinned"), ("pinned", "cuda")])
+@pytest.mark.parametrize(
+    "variant,page,heads,n,layers",
+    [
+        ("per_layer_pf_lf", 1, 1, 700, 3),
+        ("per_layer_ph_lf", 1, 4, 700, 3),
+        ("per_layer_ph_lf", 16, 4, 700, 3),
+        ("mla_pf_lf", 1, 1, 1100, 3),
+        ("per_layer", 1, 1, 700, 3),
+        ("all_layer_lf_pf", 1, 1, 75, 8),
+        ("all_layer_lf_ph", 1, 4, 75, 8),
+        ("all_layer_lf_ph", 16, 4, 75, 8),
+    ],
+)
+@pytest.mark.parametrize("block_quota,warps", [(1, 4), (2, 32), (3, 2)])
+def test_cuda_sorted_walk_host(where, variant, page, heads, n, layers, block_quota, warps):
+    """Transfers to or from pinned host memory with >= 256 items a block take
+    the sorted walk (transfer.h): one chunk or several a block, the last one
+    short, scattered indices on both sides; bitwise against the CPU."""
+    case = make_case(variant, 1024, page=page, heads=heads, n=n, layers=layers, tokens=1200)
+    run_cuda_vs_cpu(case, *where, block_quota=block_quota, warps=warps)
 
 
 @gpu

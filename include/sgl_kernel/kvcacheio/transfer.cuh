@@ -38,6 +38,14 @@ constexpr int kUnroll = 2;
 // 0.60, device -> device 0.73-0.88 against 0.88, device -> host equal: more
 // bytes in flight do not lift the scattered host reads, which stay near 0.6.
 constexpr int kItemsPerWarp = 2;
+// Items a block sorts at a time in the sorted walk (kv_transfer_sorted_kernel),
+// and the fewest per block for which the default takes it. H100, kvio_sweep
+// (session 7), 4 blocks of 32 warps, chunks of 512 / 1024 / 2048: host->device
+// with scattered 1-token rows 0.86 / 0.88 / 0.87 x cudaMemcpyAsync (plain
+// walk 0.64), the same rows in token order 0.87 / 0.88 / 0.88 (plain 0.91),
+// device->host 0.94-0.95 for pf and ph pools (plain 0.89-0.91).
+constexpr int kSortChunk = 1024;
+constexpr int kMinSortChunk = 256;
 
 // G items of the same shape, item g as `pieces` runs of `piece` bytes, run c
 // at src[g] + c * src_stride and dst[g] + c * dst_stride; items g >= count
@@ -77,6 +85,31 @@ SGL_DEVICE void warp_copy(char* const (&dst)[G], const char* const (&src)[G], in
   }
 }
 
+// The narrow words (8, 4, 2 or 1 bytes: misaligned bases or odd piece
+// sizes), out of line: inlined beside the 16-byte path they pushed the
+// kernels past 64 registers into spills (ptxas: 64-184 bytes a thread, which
+// 1024 threads an SM with a 64 KB shared-memory carve-out push out of L1).
+// The addresses come by value: an array by reference would go through the
+// stack.
+template <int G>
+__device__ __noinline__ void warp_copy_narrow(char* d0, char* d1, const char* s0, const char* s1, int count,
+                                              int64_t piece, int64_t pieces, int64_t dst_stride, int64_t src_stride,
+                                              int lane, unsigned a) {
+  char* const d[2] = {d0, d1};
+  const char* const s[2] = {s0, s1};
+  char* const(&dg)[G] = *reinterpret_cast<char* const(*)[G]>(&d);
+  const char* const(&sg)[G] = *reinterpret_cast<const char* const(*)[G]>(&s);
+  if (a % 8 == 0) {
+    warp_copy<8, G>(dg, sg, count, piece, pieces, dst_stride, src_stride, lane);
+  } else if (a % 4 == 0) {
+    warp_copy<4, G>(dg, sg, count, piece, pieces, dst_stride, src_stride, lane);
+  } else if (a % 2 == 0) {
+    warp_copy<2, G>(dg, sg, count, piece, pieces, dst_stride, src_stride, lane);
+  } else {
+    warp_copy<1, G>(dg, sg, count, piece, pieces, dst_stride, src_stride, lane);
+  }
+}
+
 // The widest word that every address, the piece size and the strides allow.
 template <int G>
 SGL_DEVICE void warp_copy_any(char* const (&dst)[G], const char* const (&src)[G], int count, int64_t piece,
@@ -88,14 +121,9 @@ SGL_DEVICE void warp_copy_any(char* const (&dst)[G], const char* const (&src)[G]
   }
   if (a % 16 == 0) {
     warp_copy<16, G>(dst, src, count, piece, pieces, dst_stride, src_stride, lane);
-  } else if (a % 8 == 0) {
-    warp_copy<8, G>(dst, src, count, piece, pieces, dst_stride, src_stride, lane);
-  } else if (a % 4 == 0) {
-    warp_copy<4, G>(dst, src, count, piece, pieces, dst_stride, src_stride, lane);
-  } else if (a % 2 == 0) {
-    warp_copy<2, G>(dst, src, count, piece, pieces, dst_stride, src_stride, lane);
   } else {
-    warp_copy<1, G>(dst, src, count, piece, pieces, dst_stride, src_stride, lane);
+    warp_copy_narrow<G>(dst[0], dst[G - 1], src[0], src[G - 1], count, piece, pieces, dst_stride, src_stride, lane,
+                        static_cast<unsigned>(a % 16));
   }
 }
 
@@ -231,16 +259,163 @@ __global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParam
   }
 }
 
+// Threads [first, first + size) of a block that sort together, and the
+// barrier they meet at: 0 (__syncthreads) for the whole block, else a named
+// barrier that only they use (size a multiple of 32).
+struct Team {
+  int rank, size, bar;
+};
+
+SGL_DEVICE void team_sync(const Team& t) {
+  if (t.bar == 0) {
+    __syncthreads();
+  } else {
+    asm volatile("bar.sync %0, %1;" ::"r"(t.bar), "r"(t.size) : "memory");
+  }
+}
+
+// Items [c0, c0 + n) of the launch into key/val (chunk entries, a power of
+// two; entries past n are padding that sorts last), sorted ascending by the
+// host side's address (by_dst: the destination's) with a bitonic network.
+// Ends with the team synchronized.
+template <class Table>
+SGL_DEVICE void fill_sorted(unsigned long long* key, unsigned long long* val, int chunk, int64_t c0, int n,
+                            bool by_dst, const Team& tm, const KVTransferParams& p, int64_t run,
+                            const int64_t* src_table, const int64_t* dst_table) {
+  for (int i = tm.rank; i < chunk; i += tm.size) {
+    if (i < n) {
+      const ItemAddr<Table> a = item_addr<Table>(c0 + i, p, run, src_table, dst_table);
+      const auto s = reinterpret_cast<unsigned long long>(a.src), d = reinterpret_cast<unsigned long long>(a.dst);
+      key[i] = by_dst ? d : s;
+      val[i] = by_dst ? s : d;
+    } else {
+      key[i] = ~0ull;
+    }
+  }
+  team_sync(tm);
+  for (int k = 2; k <= chunk; k <<= 1) {
+    for (int j = k >> 1; j > 0; j >>= 1) {
+      for (int i = tm.rank; i < chunk / 2; i += tm.size) {
+        const int x = 2 * i - (i & (j - 1));  // pair i: x has bit j clear, y = x + j
+        const int y = x + j;
+        const unsigned long long kx = key[x], ky = key[y];
+        if ((kx > ky) == ((x & k) == 0)) {
+          key[x] = ky;
+          key[y] = kx;
+          const unsigned long long v = val[x];
+          val[x] = val[y];
+          val[y] = v;
+        }
+      }
+      team_sync(tm);
+    }
+  }
+}
+
+// The sorted walk, for reads from host memory: a block takes `chunk`
+// consecutive items at a time and copies them in ascending order of the host
+// side's address. Why: a warp reading 1 KB rows scattered over a pinned host
+// pool waits on address translation, and 4 SMs then read at 0.64 x
+// cudaMemcpyAsync, against 0.87-0.92 for the same rows in ascending order
+// (H100, kvio_sweep, session 7). The order is worked out in shared memory:
+// no workspace, no extra launch. Double-buffered: the block sorts its first
+// chunk together, then a few "sorter" warps (warps / 8) fill and sort chunk
+// c + 1 while the others copy chunk c (sorting 2048 entries with the whole
+// block between copies cost ~10 %) and then join the copying: warps claim
+// entries from a shared counter. Blocks of one warp take the plain walk.
+// (CUB's BlockRadixSort fixes the block size at compile time, here the
+// caller's num_warps_per_block, and would hold the whole block for the sort.)
+template <class Table, int G>
+__global__ void __launch_bounds__(1024)
+    kv_transfer_sorted_kernel(const KVTransferParams p, const Table t, int64_t run, int chunk, bool by_dst) {
+  extern __shared__ unsigned long long sorted_entries[];  // 2 buffers of [chunk] keys, [chunk] values
+  pdl_wait();  // indices and sources may come from the previous kernel
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const int warps = blockDim.x >> 5;
+  const int sorters = warps / 8 > 1 ? warps / 8 : 1;  // blocks have >= 2 warps (run_kv_transfer)
+  const int copiers = warps - sorters;
+  const int64_t items = p.num_kv * p.num_layers * p.num_indices;
+  const int64_t piece = p.item_size / p.head_num;
+  const int64_t dst_stride = piece_stride(p.dst, piece), src_stride = piece_stride(p.src, piece);
+  const int64_t* src_table = nullptr;
+  const int64_t* dst_table = nullptr;
+  if constexpr (!std::is_same_v<Table, NoTable>) {
+    src_table = t.src;
+    dst_table = t.dst;
+  }
+  const Team block{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x), 0};
+  const Team sorter{static_cast<int>(threadIdx.x) - 32 * copiers, 32 * sorters, 1};
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * chunk;
+  auto size_of = [&](int64_t c0) { return items - c0 < chunk ? static_cast<int>(items - c0) : chunk; };
+  __shared__ int claimed[2];  // entries of each buffer handed out to warps
+  int64_t c0 = static_cast<int64_t>(blockIdx.x) * chunk;
+  if (c0 >= items) return;
+  if (threadIdx.x == 0) claimed[0] = claimed[1] = 0;
+  fill_sorted<Table>(sorted_entries, sorted_entries + chunk, chunk, c0, size_of(c0), by_dst, block, p, run, src_table,
+                     dst_table);
+  for (int b = 0; c0 < items; c0 += stride, b ^= 1) {
+    const unsigned long long* key = sorted_entries + 2 * chunk * b;
+    const unsigned long long* val = key + chunk;
+    const int64_t next = c0 + stride;
+    if (warp >= copiers && next < items) {
+      unsigned long long* next_key = sorted_entries + 2 * chunk * (b ^ 1);
+      fill_sorted<Table>(next_key, next_key + chunk, chunk, next, size_of(next), by_dst, sorter, p, run, src_table,
+                         dst_table);
+    }
+    // Warps claim G entries at a time, so the sorters join in once done.
+    const int n = size_of(c0);
+    while (true) {
+      int e = 0;
+      if (lane == 0) e = atomicAdd(&claimed[b], G);
+      e = __shfl_sync(0xffffffffu, e, 0);
+      if (e >= n) break;
+      const int count = n - e < G ? n - e : G;
+      const char* s[G];
+      char* d[G];
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        const unsigned long long k = g < count ? key[e + g] : 0, v = g < count ? val[e + g] : 0;
+        s[g] = reinterpret_cast<const char*>(by_dst ? v : k);
+        d[g] = reinterpret_cast<char*>(by_dst ? k : v);
+      }
+      warp_copy_any<G>(d, s, count, piece, p.head_num, dst_stride, src_stride, lane);
+    }
+    __syncthreads();  // chunk c copied (its buffer free) and chunk c + 1 sorted
+    if (threadIdx.x == 0) claimed[b] = 0;  // for chunk c + 2, after the next barrier
+  }
+}
+
+inline int64_t grid_blocks(const KVTransferParams& p, int64_t units) {
+  int64_t blocks = units < p.block_quota ? units : p.block_quota;
+  return blocks > (int64_t{1} << 30) ? int64_t{1} << 30 : blocks;
+}
+
 template <class Table>
 cudaError_t launch_warp(const KVTransferParams& p, const Table& table, int64_t run, int64_t items, int per_warp,
                         cudaStream_t stream) {
-  int64_t blocks = div_up<int64_t>(div_up<int64_t>(items, per_warp), p.warps_per_block);
-  if (blocks > p.block_quota) blocks = p.block_quota;
-  if (blocks > (int64_t{1} << 30)) blocks = int64_t{1} << 30;
-  const dim3 grid(static_cast<unsigned>(blocks));
+  const dim3 grid(static_cast<unsigned>(grid_blocks(p, div_up<int64_t>(div_up<int64_t>(items, per_warp), p.warps_per_block))));
   const dim3 block(static_cast<unsigned>(32 * p.warps_per_block));
   if (per_warp == 1) return launch_kernel(kv_transfer_kernel<Table, 1>, grid, block, 0, stream, p.pdl, p, table, run);
   return launch_kernel(kv_transfer_kernel<Table, 2>, grid, block, 0, stream, p.pdl, p, table, run);
+}
+
+// The sorted walk with chunks of at most max_chunk items: smaller (a power of
+// two) when the launch has fewer items than the blocks it may take hold.
+template <class Table>
+cudaError_t launch_sorted(const KVTransferParams& p, const Table& table, int64_t run, int64_t items, int max_chunk,
+                          bool by_dst, cudaStream_t stream) {
+  int chunk = 64;
+  while (chunk < max_chunk && static_cast<int64_t>(chunk) * p.block_quota < items) chunk <<= 1;
+  const dim3 grid(static_cast<unsigned>(grid_blocks(p, div_up<int64_t>(items, chunk))));
+  const dim3 block(static_cast<unsigned>(32 * p.warps_per_block));
+  const size_t smem = 4 * sizeof(unsigned long long) * static_cast<size_t>(chunk);  // 2 buffers of keys + values
+  auto kernel = kv_transfer_sorted_kernel<Table, kItemsPerWarp>;
+  if (smem > 48 * 1024) {
+    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+    if (e != cudaSuccess) return e;
+  }
+  return launch_kernel(kernel, grid, block, smem, stream, p.pdl, p, table, run, chunk, by_dst);
 }
 
 // The walk's index groups (item_coords). Default: when several layers move
@@ -273,12 +448,25 @@ inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTabl
       p.index_run < 1 || p.item_size % p.head_num != 0 || p.item_size >= (int64_t{1} << 31))
     return cudaErrorInvalidValue;
   if (cfg.items_per_warp < 0 || cfg.items_per_warp > 2 || cfg.order < -1 || cfg.order > 1) return cudaErrorInvalidValue;
+  const bool host = p.src.host || p.dst.host;
+  const int sort_chunk = cfg.sort_chunk == -1 ? (host ? kSortChunk : 0) : cfg.sort_chunk;
+  if (sort_chunk != 0 && (sort_chunk < 64 || sort_chunk > 4096 || (sort_chunk & (sort_chunk - 1)) != 0))
+    return cudaErrorInvalidValue;
   if ((p.src.layout == KVLayout::kPageHead && p.src.page_size < 1) ||
       (p.dst.layout == KVLayout::kPageHead && p.dst.page_size < 1))
     return cudaErrorInvalidValue;
   const int64_t run = order_run(p, cfg.order);
   const bool needs_table = p.src.inline_table || p.dst.inline_table;
   if (needs_table && table == nullptr) return cudaErrorInvalidValue;
+  // The default takes the sorted walk only where a block gets at least
+  // kMinSortChunk items (fewer: the order gained is too short to pay for the
+  // sort; the direct variants' 2 blocks an SM read scattered rows at 0.92).
+  if (sort_chunk != 0 && p.warps_per_block >= 2 &&
+      (cfg.sort_chunk != -1 || items >= static_cast<int64_t>(kMinSortChunk) * p.block_quota)) {
+    const bool by_dst = p.dst.host && !p.src.host;
+    if (needs_table) return launch_sorted(p, *table, run, items, sort_chunk, by_dst, stream);
+    return launch_sorted(p, NoTable{}, run, items, sort_chunk, by_dst, stream);
+  }
   const int per_warp = cfg.items_per_warp == 0 ? kItemsPerWarp : cfg.items_per_warp;
   if (needs_table) return launch_warp(p, *table, run, items, per_warp, stream);
   return launch_warp(p, NoTable{}, run, items, per_warp, stream);

@@ -39,6 +39,10 @@ struct KVSide {
   int64_t layout_dim;    // pf / ph: bytes per token across all layers of the pool
   int64_t layer_offset;  // pf / ph: layer of the pool that launch layer 0 maps to
   int64_t page_size;     // ph only
+  // The side is in pinned host memory. A hint only (any value copies
+  // correctly): transfers to or from host memory take the sorted walk
+  // (KVTransferConfig::sort_chunk).
+  bool host;
 };
 
 struct KVInlineTable {
@@ -75,6 +79,14 @@ struct KVTransferConfig {
   // tokens of one layer, then the next layer); -1 = the default: 1 when
   // several layers move and a side is pf or ph with 1-token pages, else 0.
   int order = -1;
+  // Sorted walk: each block takes `sort_chunk` consecutive items at a time,
+  // sorts them by the host side's address in shared memory and copies them in
+  // that order, so scattered host rows are read or written in ascending
+  // address order (what the GPU's address translation needs; transfer.cuh).
+  // A power of two in [64, 4096]; 0 = off; -1 = the default: 1024 when a side
+  // is host memory (KVSide::host) and the launch gives each block at least
+  // 256 items, else off. Blocks of one warp take the plain walk.
+  int sort_chunk = -1;
 };
 
 #if __has_include(<cuda_runtime_api.h>)
