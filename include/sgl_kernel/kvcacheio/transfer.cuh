@@ -86,32 +86,40 @@ SGL_DEVICE void warp_copy(char* const (&dst)[G], const char* const (&src)[G], in
 }
 
 // The narrow words (8, 4, 2 or 1 bytes: misaligned bases or odd piece
-// sizes), out of line: inlined beside the 16-byte path they pushed the
-// kernels past 64 registers into spills (ptxas: 64-184 bytes a thread, which
-// 1024 threads an SM with a 64 KB shared-memory carve-out push out of L1).
-// The addresses come by value: an array by reference would go through the
-// stack.
+// sizes). The sorted walk calls them out of line: inlined beside its 16-byte
+// path they pushed it past 64 registers into 184 bytes of spills a thread,
+// which 1024 threads an SM with its shared-memory buffers push out of L1
+// (56 out of line). The plain walk keeps them inline: out of line it spilled
+// less (64 -> 32 bytes) but measured 2-6 % slower on all-layer device
+// transfers (H100, session 7). The addresses come by value: an array by
+// reference would go through the stack.
+template <int G>
+SGL_DEVICE void warp_copy_narrow_inline(char* const (&dst)[G], const char* const (&src)[G], int count, int64_t piece,
+                                        int64_t pieces, int64_t dst_stride, int64_t src_stride, int lane,
+                                        unsigned a) {
+  if (a % 8 == 0) {
+    warp_copy<8, G>(dst, src, count, piece, pieces, dst_stride, src_stride, lane);
+  } else if (a % 4 == 0) {
+    warp_copy<4, G>(dst, src, count, piece, pieces, dst_stride, src_stride, lane);
+  } else if (a % 2 == 0) {
+    warp_copy<2, G>(dst, src, count, piece, pieces, dst_stride, src_stride, lane);
+  } else {
+    warp_copy<1, G>(dst, src, count, piece, pieces, dst_stride, src_stride, lane);
+  }
+}
+
 template <int G>
 __device__ __noinline__ void warp_copy_narrow(char* d0, char* d1, const char* s0, const char* s1, int count,
                                               int64_t piece, int64_t pieces, int64_t dst_stride, int64_t src_stride,
                                               int lane, unsigned a) {
   char* const d[2] = {d0, d1};
   const char* const s[2] = {s0, s1};
-  char* const(&dg)[G] = *reinterpret_cast<char* const(*)[G]>(&d);
-  const char* const(&sg)[G] = *reinterpret_cast<const char* const(*)[G]>(&s);
-  if (a % 8 == 0) {
-    warp_copy<8, G>(dg, sg, count, piece, pieces, dst_stride, src_stride, lane);
-  } else if (a % 4 == 0) {
-    warp_copy<4, G>(dg, sg, count, piece, pieces, dst_stride, src_stride, lane);
-  } else if (a % 2 == 0) {
-    warp_copy<2, G>(dg, sg, count, piece, pieces, dst_stride, src_stride, lane);
-  } else {
-    warp_copy<1, G>(dg, sg, count, piece, pieces, dst_stride, src_stride, lane);
-  }
+  warp_copy_narrow_inline<G>(*reinterpret_cast<char* const(*)[G]>(&d), *reinterpret_cast<const char* const(*)[G]>(&s),
+                             count, piece, pieces, dst_stride, src_stride, lane, a);
 }
 
 // The widest word that every address, the piece size and the strides allow.
-template <int G>
+template <int G, bool kNarrowOutOfLine = false>
 SGL_DEVICE void warp_copy_any(char* const (&dst)[G], const char* const (&src)[G], int count, int64_t piece,
                               int64_t pieces, int64_t dst_stride, int64_t src_stride, int lane) {
   uint64_t a = static_cast<uint64_t>(piece) | static_cast<uint64_t>(pieces > 1 ? dst_stride | src_stride : 0);
@@ -121,9 +129,12 @@ SGL_DEVICE void warp_copy_any(char* const (&dst)[G], const char* const (&src)[G]
   }
   if (a % 16 == 0) {
     warp_copy<16, G>(dst, src, count, piece, pieces, dst_stride, src_stride, lane);
-  } else {
+  } else if constexpr (kNarrowOutOfLine) {
     warp_copy_narrow<G>(dst[0], dst[G - 1], src[0], src[G - 1], count, piece, pieces, dst_stride, src_stride, lane,
                         static_cast<unsigned>(a % 16));
+  } else {
+    warp_copy_narrow_inline<G>(dst, src, count, piece, pieces, dst_stride, src_stride, lane,
+                               static_cast<unsigned>(a % 16));
   }
 }
 
@@ -379,7 +390,7 @@ __global__ void __launch_bounds__(1024)
         s[g] = reinterpret_cast<const char*>(by_dst ? v : k);
         d[g] = reinterpret_cast<char*>(by_dst ? k : v);
       }
-      warp_copy_any<G>(d, s, count, piece, p.head_num, dst_stride, src_stride, lane);
+      warp_copy_any<G, true>(d, s, count, piece, p.head_num, dst_stride, src_stride, lane);
     }
     __syncthreads();  // chunk c copied (its buffer free) and chunk c + 1 sorted
     if (threadIdx.x == 0) claimed[b] = 0;  // for chunk c + 2, after the next barrier
