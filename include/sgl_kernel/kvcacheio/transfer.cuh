@@ -334,6 +334,11 @@ SGL_DEVICE void fill_sorted(unsigned long long* key, unsigned long long* val, in
 // c + 1 while the others copy chunk c (sorting 2048 entries with the whole
 // block between copies cost ~10 %) and then join the copying: warps claim
 // entries from a shared counter. Blocks of one warp take the plain walk.
+// Tried and dropped (session 7): a barrier-free variant in which one warp
+// sorts chunk k + 1 while the others claim entries from one running counter
+// across chunks (no wait at chunk boundaries): with 4 blocks the lone sorter
+// could not keep up (host->device 0.62-0.74, device->host 0.39-0.60 against
+// 0.85-0.95 here); with 16 blocks it matched this walk (0.90).
 // (CUB's BlockRadixSort fixes the block size at compile time, here the
 // caller's num_warps_per_block, and would hold the whole block for the sort.)
 template <class Table, int G>
