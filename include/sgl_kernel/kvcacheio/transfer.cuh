@@ -422,7 +422,8 @@ template <class Table>
 cudaError_t launch_sorted(const KVTransferParams& p, const Table& table, int64_t run, int64_t items, int max_chunk,
                           bool by_dst, cudaStream_t stream) {
   int chunk = 64;
-  while (chunk < max_chunk && static_cast<int64_t>(chunk) * p.block_quota < items) chunk <<= 1;
+  const int64_t per_block = div_up<int64_t>(items, p.block_quota);
+  while (chunk < max_chunk && chunk < per_block) chunk <<= 1;
   const dim3 grid(static_cast<unsigned>(grid_blocks(p, div_up<int64_t>(items, chunk))));
   const dim3 block(static_cast<unsigned>(32 * p.warps_per_block));
   const size_t smem = 4 * sizeof(unsigned long long) * static_cast<size_t>(chunk);  // 2 buffers of keys + values
@@ -478,7 +479,7 @@ inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTabl
   // kMinSortChunk items (fewer: the order gained is too short to pay for the
   // sort; the direct variants' 2 blocks an SM read scattered rows at 0.92).
   if (sort_chunk != 0 && p.warps_per_block >= 2 &&
-      (cfg.sort_chunk != -1 || items >= static_cast<int64_t>(kMinSortChunk) * p.block_quota)) {
+      (cfg.sort_chunk != -1 || items / p.block_quota >= kMinSortChunk)) {
     const bool by_dst = p.dst.host && !p.src.host;
     if (needs_table) return launch_sorted(p, *table, run, items, sort_chunk, by_dst, stream);
     return launch_sorted(p, NoTable{}, run, items, sort_chunk, by_dst, stream);
