@@ -1,7 +1,9 @@
-// KV-cache transfer kernel. A warp moves two consecutive items at a time
-// (head-split: all their head pieces together) with the widest access that the two addresses and the
-// piece size allow; warps stride over the items, so any grid size is
-// correct and the caller's block_quota alone sets how much of the GPU the
+// KV-cache transfer kernels. A warp moves two items at a time (head-split:
+// all their head pieces together) with the widest access that the two
+// addresses and the piece size allow. The plain walk strides warps over the
+// items; the sorted walk (transfers to or from pinned host memory) has each
+// block copy chunks of items in ascending host-address order. Any grid size
+// is correct, so the caller's block_quota alone sets how much of the GPU the
 // copy takes. The width is chosen per piece at run time because per-layer
 // bases may sit in a device array that the host cannot read.
 #pragma once
