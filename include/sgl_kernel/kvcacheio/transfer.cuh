@@ -91,7 +91,7 @@ SGL_DEVICE void warp_copy(char* const (&dst)[G], const char* const (&src)[G], in
 // sizes). The sorted walk calls them out of line: inlined beside its 16-byte
 // path they pushed it past 64 registers into 184 bytes of spills a thread,
 // which 1024 threads an SM with its shared-memory buffers push out of L1
-// (56 out of line). The plain walk keeps them inline: out of line it spilled
+// (40-44 out of line). The plain walk keeps them inline: out of line it spilled
 // less (64 -> 32 bytes) but measured 2-6 % slower on all-layer device
 // transfers (H100, session 7). The addresses come by value: an array by
 // reference would go through the stack.
@@ -232,6 +232,28 @@ SGL_DEVICE ItemAddr<Table> item_addr(int64_t w, const KVTransferParams& p, int64
           piece_addr<Table>(p.dst, dst_table, kv, layer, dst_tok, 0, p)};
 }
 
+// What both walks read of a launch: its item count, the piece size and the
+// per-layer bases carried inline (Table).
+struct Walk {
+  int64_t items, piece;
+  const int64_t* src_table;
+  const int64_t* dst_table;
+};
+
+template <class Table>
+SGL_DEVICE Walk walk_of(const KVTransferParams& p, const Table& t) {
+  Walk w;
+  w.items = p.num_kv * p.num_layers * p.num_indices;
+  w.piece = p.item_size / p.head_num;
+  w.src_table = nullptr;
+  w.dst_table = nullptr;
+  if constexpr (!std::is_same_v<Table, NoTable>) {
+    w.src_table = t.src;
+    w.dst_table = t.dst;
+  }
+  return w;
+}
+
 // Up to 32 warps per block: registers capped for 1024 threads. A warp takes G
 // consecutive items at a time; warps stride over the items. (G = 2 spills a
 // few registers to L1-resident local memory at this bound; it still measured
@@ -242,14 +264,8 @@ __global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParam
   const int lane = threadIdx.x & 31;
   const int64_t warp = static_cast<int64_t>(blockIdx.x) * p.warps_per_block + (threadIdx.x >> 5);
   const int64_t num_warps = static_cast<int64_t>(gridDim.x) * p.warps_per_block;
-  const int64_t items = p.num_kv * p.num_layers * p.num_indices;
-  const int64_t piece = p.item_size / p.head_num;
-  const int64_t* src_table = nullptr;
-  const int64_t* dst_table = nullptr;
-  if constexpr (!std::is_same_v<Table, NoTable>) {
-    src_table = t.src;
-    dst_table = t.dst;
-  }
+  const Walk k = walk_of(p, t);
+  const int64_t items = k.items;
   for (int64_t w = warp * G; w < items; w += num_warps * G) {
     const char* s[G];
     char* d[G];
@@ -260,7 +276,7 @@ __global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParam
     // pinned host->device with 16/64-token pages 0.77-0.91 -> 0.88-0.92 x
     // cudaMemcpyAsync; docs/perf/kvcacheio.md).
     ItemAddr<Table> mine{nullptr, nullptr};
-    if ((lane % G) < count) mine = item_addr<Table>(w + lane % G, p, run, src_table, dst_table);
+    if ((lane % G) < count) mine = item_addr<Table>(w + lane % G, p, run, k.src_table, k.dst_table);
     const unsigned long long my_src = reinterpret_cast<unsigned long long>(mine.src);
     const unsigned long long my_dst = reinterpret_cast<unsigned long long>(mine.dst);
 #pragma unroll
@@ -268,7 +284,8 @@ __global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParam
       s[g] = reinterpret_cast<const char*>(__shfl_sync(0xffffffffu, my_src, g));
       d[g] = reinterpret_cast<char*>(__shfl_sync(0xffffffffu, my_dst, g));
     }
-    warp_copy_any<G>(d, s, count, piece, p.head_num, piece_stride(p.dst, piece), piece_stride(p.src, piece), lane);
+    warp_copy_any<G>(d, s, count, k.piece, p.head_num, piece_stride(p.dst, k.piece), piece_stride(p.src, k.piece),
+                     lane);
   }
 }
 
@@ -325,7 +342,7 @@ SGL_DEVICE void fill_sorted(unsigned long long* key, unsigned long long* val, in
   }
 }
 
-// The sorted walk, for reads from host memory: a block takes `chunk`
+// The sorted walk, for transfers to or from host memory: a block takes `chunk`
 // consecutive items at a time and copies them in ascending order of the host
 // side's address. Why: a warp reading 1 KB rows scattered over a pinned host
 // pool waits on address translation, and 4 SMs then read at 0.64 x
@@ -353,15 +370,9 @@ __global__ void __launch_bounds__(1024)
   const int warps = blockDim.x >> 5;
   const int sorters = warps / 8 > 1 ? warps / 8 : 1;  // blocks have >= 2 warps (run_kv_transfer)
   const int copiers = warps - sorters;
-  const int64_t items = p.num_kv * p.num_layers * p.num_indices;
-  const int64_t piece = p.item_size / p.head_num;
-  const int64_t dst_stride = piece_stride(p.dst, piece), src_stride = piece_stride(p.src, piece);
-  const int64_t* src_table = nullptr;
-  const int64_t* dst_table = nullptr;
-  if constexpr (!std::is_same_v<Table, NoTable>) {
-    src_table = t.src;
-    dst_table = t.dst;
-  }
+  const Walk k = walk_of(p, t);
+  const int64_t items = k.items;
+  const int64_t dst_stride = piece_stride(p.dst, k.piece), src_stride = piece_stride(p.src, k.piece);
   const Team block{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x), 0};
   const Team sorter{static_cast<int>(threadIdx.x) - 32 * copiers, 32 * sorters, 1};
   const int64_t stride = static_cast<int64_t>(gridDim.x) * chunk;
@@ -370,16 +381,16 @@ __global__ void __launch_bounds__(1024)
   int64_t c0 = static_cast<int64_t>(blockIdx.x) * chunk;
   if (c0 >= items) return;
   if (threadIdx.x == 0) claimed[0] = claimed[1] = 0;
-  fill_sorted<Table>(sorted_entries, sorted_entries + chunk, chunk, c0, size_of(c0), by_dst, block, p, run, src_table,
-                     dst_table);
+  fill_sorted<Table>(sorted_entries, sorted_entries + chunk, chunk, c0, size_of(c0), by_dst, block, p, run,
+                     k.src_table, k.dst_table);
   for (int b = 0; c0 < items; c0 += stride, b ^= 1) {
     const unsigned long long* key = sorted_entries + 2 * chunk * b;
     const unsigned long long* val = key + chunk;
     const int64_t next = c0 + stride;
     if (warp >= copiers && next < items) {
       unsigned long long* next_key = sorted_entries + 2 * chunk * (b ^ 1);
-      fill_sorted<Table>(next_key, next_key + chunk, chunk, next, size_of(next), by_dst, sorter, p, run, src_table,
-                         dst_table);
+      fill_sorted<Table>(next_key, next_key + chunk, chunk, next, size_of(next), by_dst, sorter, p, run, k.src_table,
+                         k.dst_table);
     }
     // Warps claim G entries at a time, so the sorters join in once done.
     const int n = size_of(c0);
@@ -393,11 +404,11 @@ __global__ void __launch_bounds__(1024)
       char* d[G];
 #pragma unroll
       for (int g = 0; g < G; ++g) {
-        const unsigned long long k = g < count ? key[e + g] : 0, v = g < count ? val[e + g] : 0;
-        s[g] = reinterpret_cast<const char*>(by_dst ? v : k);
-        d[g] = reinterpret_cast<char*>(by_dst ? k : v);
+        const unsigned long long kk = g < count ? key[e + g] : 0, v = g < count ? val[e + g] : 0;
+        s[g] = reinterpret_cast<const char*>(by_dst ? v : kk);
+        d[g] = reinterpret_cast<char*>(by_dst ? kk : v);
       }
-      warp_copy_any<G, true>(d, s, count, piece, p.head_num, dst_stride, src_stride, lane);
+      warp_copy_any<G, true>(d, s, count, k.piece, p.head_num, dst_stride, src_stride, lane);
     }
     __syncthreads();  // chunk c copied (its buffer free) and chunk c + 1 sorted
     if (threadIdx.x == 0) claimed[b] = 0;  // for chunk c + 2, after the next barrier
@@ -480,15 +491,15 @@ inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTabl
   // The default takes the sorted walk only where a block gets at least
   // kMinSortChunk items (fewer: the order gained is too short to pay for the
   // sort; the direct variants' 2 blocks an SM read scattered rows at 0.92).
-  if (sort_chunk != 0 && p.warps_per_block >= 2 &&
-      (cfg.sort_chunk != -1 || items / p.block_quota >= kMinSortChunk)) {
-    const bool by_dst = p.dst.host && !p.src.host;
-    if (needs_table) return launch_sorted(p, *table, run, items, sort_chunk, by_dst, stream);
-    return launch_sorted(p, NoTable{}, run, items, sort_chunk, by_dst, stream);
-  }
+  const bool sorted = sort_chunk != 0 && p.warps_per_block >= 2 &&
+                      (cfg.sort_chunk != -1 || items / p.block_quota >= kMinSortChunk);
+  const bool by_dst = p.dst.host && !p.src.host;  // sort by the host side's addresses
   const int per_warp = cfg.items_per_warp == 0 ? kItemsPerWarp : cfg.items_per_warp;
-  if (needs_table) return launch_warp(p, *table, run, items, per_warp, stream);
-  return launch_warp(p, NoTable{}, run, items, per_warp, stream);
+  auto launch = [&](const auto& tbl) {
+    return sorted ? launch_sorted(p, tbl, run, items, sort_chunk, by_dst, stream)
+                  : launch_warp(p, tbl, run, items, per_warp, stream);
+  };
+  return needs_table ? launch(*table) : launch(NoTable{});
 }
 
 }  // namespace kvio_detail

@@ -94,7 +94,8 @@ struct KVTransferConfig {
 // over all num_kv * num_layers * num_indices items, or, in the sorted walk
 // (a host side, KVTransferConfig::sort_chunk), each block copies chunks of
 // them in ascending host-address order. The grid is min(block_quota, blocks
-// needed) blocks, so the copy never occupies more than block_quota SMs. `table` is read only by sides with inline_table set (may be null
+// needed) blocks, so the copy never occupies more than block_quota SMs.
+// `table` is read only by sides with inline_table set (may be null
 // otherwise). Returns the launch error, if any.
 cudaError_t launch_kv_transfer(const KVTransferParams& p, const KVInlineTable* table, cudaStream_t stream);
 cudaError_t launch_kv_transfer(const KVTransferParams& p, const KVInlineTable* table, const KVTransferConfig& cfg,
