@@ -415,6 +415,116 @@ __global__ void __launch_bounds__(1024)
   }
 }
 
+// The sorted walk without a block barrier between chunks (sort_sync 1): the
+// block's entries are numbered across its chunks (entry e is slot e % chunk of
+// the block's chunk e / chunk) and warps claim them from one running counter,
+// so a warp that finds chunk c exhausted goes straight on to chunk c + 1
+// instead of waiting for the last of chunk c's loads to land. The sorter warps
+// sort chunk c + 1 once chunk c - 1's entries have all been read out of the
+// buffer they share (`consumed`), publish it (`ready`), then copy until the
+// claims reach chunk c + 1. Waits sleep (__nanosleep) so that spinning warps
+// do not take the sorters' issue slots.
+SGL_DEVICE unsigned long long load_volatile(const unsigned long long* p) {
+  return *reinterpret_cast<const volatile unsigned long long*>(p);
+}
+
+template <class Table, int G>
+__global__ void __launch_bounds__(1024)
+    kv_transfer_piped_kernel(const KVTransferParams p, const Table t, int64_t run, int chunk, bool by_dst) {
+  extern __shared__ unsigned long long sorted_entries[];  // 2 buffers of [chunk] keys, [chunk] values
+  __shared__ unsigned long long claimed;   // entries handed out to warps
+  __shared__ unsigned long long consumed;  // entries read out of the buffers
+  __shared__ unsigned long long ready;     // chunks sorted
+  pdl_wait();  // indices and sources may come from the previous kernel
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  const int warps = blockDim.x >> 5;
+  const int sorters = warps / 8 > 1 ? warps / 8 : 1;  // blocks have >= 2 warps (run_kv_transfer)
+  const int copiers = warps - sorters;
+  const Walk k = walk_of(p, t);
+  const int64_t items = k.items;
+  const int64_t dst_stride = piece_stride(p.dst, k.piece), src_stride = piece_stride(p.src, k.piece);
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * chunk;
+  if (first >= items) return;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * chunk;
+  const int64_t chunks = (items - first - 1) / stride + 1;  // the block's
+  auto start = [&](int64_t q) { return first + q * stride; };
+  auto size_of = [&](int64_t q) { return items - start(q) < chunk ? static_cast<int>(items - start(q)) : chunk; };
+  auto buffer = [&](int64_t q) { return sorted_entries + 2 * chunk * (q & 1); };
+  if (threadIdx.x == 0) claimed = consumed = 0, ready = 1;
+  const Team block{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x), 0};
+  fill_sorted<Table>(buffer(0), buffer(0) + chunk, chunk, first, size_of(0), by_dst, block, p, run, k.src_table,
+                     k.dst_table);  // ends with __syncthreads: the counters above are seen
+  // Copies the G entries from e on; false once e is past the block's last.
+  auto copy_at = [&](unsigned long long e) {
+    const int64_t q = static_cast<int64_t>(e / chunk);
+    const int slot = static_cast<int>(e % chunk);
+    if (q >= chunks) return false;
+    const int n = size_of(q);
+    if (slot >= n) return false;  // only the last chunk is short
+    while (load_volatile(&ready) <= static_cast<unsigned long long>(q)) __nanosleep(128);
+    __threadfence_block();  // acquire: the sorters' entries
+    const unsigned long long* key = buffer(q) + slot;
+    const unsigned long long* val = key + chunk;
+    const int count = n - slot < G ? n - slot : G;
+    const char* s[G];
+    char* d[G];
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      const unsigned long long kk = g < count ? key[g] : 0, v = g < count ? val[g] : 0;
+      s[g] = reinterpret_cast<const char*>(by_dst ? v : kk);
+      d[g] = reinterpret_cast<char*>(by_dst ? kk : v);
+    }
+    __syncwarp();
+    if (lane == 0) {
+      __threadfence_block();  // release: the entries are read, the buffer may be refilled
+      atomicAdd(&consumed, static_cast<unsigned long long>(G));
+    }
+    warp_copy_any<G, true>(d, s, count, k.piece, p.head_num, dst_stride, src_stride, lane);
+    return true;
+  };
+  // One loop for every warp (one copy_at call site keeps the registers of a
+  // single copy path). Sorter warps sort chunk `next` when the claims have
+  // reached chunk next - 1 (so chunk next - 2, in the buffer chunk next
+  // takes, is all claimed and soon read), else copy an entry below that
+  // point: their claim is bounded (compare-and-swap), so a sorter never takes
+  // an entry of a chunk that only it can sort.
+  const bool sorter_warp = warp >= copiers;
+  const Team sorter{static_cast<int>(threadIdx.x) - 32 * copiers, 32 * sorters, 1};
+  int64_t next = 1;  // sorter warps: the next chunk to sort
+  while (true) {
+    const bool sorting = sorter_warp && next < chunks;
+    const unsigned long long limit = sorting ? static_cast<unsigned long long>(next - 1) * chunk : ~0ull;
+    unsigned long long e = 0;
+    if (lane == 0) {
+      if (sorting) {
+        e = load_volatile(&claimed);
+        while (e < limit) {
+          const unsigned long long seen = atomicCAS(&claimed, e, e + G);
+          if (seen == e) break;
+          e = seen;
+        }
+      } else {
+        e = atomicAdd(&claimed, static_cast<unsigned long long>(G));
+      }
+    }
+    e = __shfl_sync(0xffffffffu, e, 0);
+    if (e >= limit) {  // a sorter's turn: chunk next goes where chunk next - 2 was
+      while (load_volatile(&consumed) < limit) __nanosleep(128);
+      __threadfence_block();  // acquire: chunk next - 2's entries are read
+      fill_sorted<Table>(buffer(next), buffer(next) + chunk, chunk, start(next), size_of(next), by_dst, sorter, p,
+                         run, k.src_table, k.dst_table);
+      if (sorter.rank == 0) {
+        __threadfence_block();  // release: chunk next's entries
+        *reinterpret_cast<volatile unsigned long long*>(&ready) = static_cast<unsigned long long>(next + 1);
+      }
+      ++next;
+      continue;
+    }
+    if (!copy_at(e)) break;
+  }
+}
+
 inline int64_t grid_blocks(const KVTransferParams& p, int64_t units) {
   int64_t blocks = units < p.block_quota ? units : p.block_quota;
   return blocks > (int64_t{1} << 30) ? int64_t{1} << 30 : blocks;
@@ -433,14 +543,14 @@ cudaError_t launch_warp(const KVTransferParams& p, const Table& table, int64_t r
 // two) when the launch has fewer items than the blocks it may take hold.
 template <class Table>
 cudaError_t launch_sorted(const KVTransferParams& p, const Table& table, int64_t run, int64_t items, int max_chunk,
-                          bool by_dst, cudaStream_t stream) {
+                          bool by_dst, bool piped, cudaStream_t stream) {
   int chunk = 64;
   const int64_t per_block = div_up<int64_t>(items, p.block_quota);
   while (chunk < max_chunk && chunk < per_block) chunk <<= 1;
   const dim3 grid(static_cast<unsigned>(grid_blocks(p, div_up<int64_t>(items, chunk))));
   const dim3 block(static_cast<unsigned>(32 * p.warps_per_block));
   const size_t smem = 4 * sizeof(unsigned long long) * static_cast<size_t>(chunk);  // 2 buffers of keys + values
-  auto kernel = kv_transfer_sorted_kernel<Table, kItemsPerWarp>;
+  auto kernel = piped ? kv_transfer_piped_kernel<Table, kItemsPerWarp> : kv_transfer_sorted_kernel<Table, kItemsPerWarp>;
   if (smem > 48 * 1024) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
     if (e != cudaSuccess) return e;
@@ -477,7 +587,9 @@ inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTabl
   if (p.warps_per_block < 1 || p.warps_per_block > 32 || p.block_quota < 1 || p.head_num < 1 ||
       p.index_run < 1 || p.item_size % p.head_num != 0 || p.item_size >= (int64_t{1} << 31))
     return cudaErrorInvalidValue;
-  if (cfg.items_per_warp < 0 || cfg.items_per_warp > 2 || cfg.order < -1 || cfg.order > 1) return cudaErrorInvalidValue;
+  if (cfg.items_per_warp < 0 || cfg.items_per_warp > 2 || cfg.order < -1 || cfg.order > 1 || cfg.sort_sync < -1 ||
+      cfg.sort_sync > 1)
+    return cudaErrorInvalidValue;
   const bool host = p.src.host || p.dst.host;
   const int sort_chunk = cfg.sort_chunk == -1 ? (host ? kSortChunk : 0) : cfg.sort_chunk;
   if (sort_chunk != 0 && (sort_chunk < 64 || sort_chunk > 4096 || (sort_chunk & (sort_chunk - 1)) != 0))
@@ -496,7 +608,7 @@ inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTabl
   const bool by_dst = p.dst.host && !p.src.host;  // sort by the host side's addresses
   const int per_warp = cfg.items_per_warp == 0 ? kItemsPerWarp : cfg.items_per_warp;
   auto launch = [&](const auto& tbl) {
-    return sorted ? launch_sorted(p, tbl, run, items, sort_chunk, by_dst, stream)
+    return sorted ? launch_sorted(p, tbl, run, items, sort_chunk, by_dst, cfg.sort_sync != 0, stream)
                   : launch_warp(p, tbl, run, items, per_warp, stream);
   };
   return needs_table ? launch(*table) : launch(NoTable{});
