@@ -204,21 +204,17 @@ TEST_P(KVTransferKernel, EveryWalkMatchesHostBitwise) {
     // The sorted walk (the default where a side is host memory): chunks of
     // 64 (several a block, the last one short) in every item order, and the
     // default and 2048 (launches smaller than a chunk) in the default order.
-    // Both ways between chunks: a block barrier (sort_sync 0) and none (1,
-    // the default).
-    for (int chunk : {-1, 64, 2048})
-      for (int sync : {0, 1}) {
-        if (chunk != 64 && order != -1) continue;
-        KVTransferConfig cfg;
-        cfg.order = order;
-        cfg.sort_chunk = chunk;
-        cfg.sort_sync = sync;
-        run_case(GetParam(), cfg, /*quota=*/1, /*warps=*/2);  // one copying warp, one sorting warp
-        run_case(GetParam(), cfg, /*quota=*/3, /*warps=*/32);
-        run_case(GetParam(), cfg, /*quota=*/5, /*warps=*/3, /*inline_bases=*/true);
-        run_case(GetParam(), cfg, /*quota=*/2, /*warps=*/17);  // 2 sorter warps
-        if (chunk == 2048) run_case(GetParam(), cfg, /*quota=*/2, /*warps=*/1);  // one warp a block: the plain walk
-      }
+    for (int chunk : {-1, 64, 2048}) {
+      if (chunk != 64 && order != -1) continue;
+      KVTransferConfig cfg;
+      cfg.order = order;
+      cfg.sort_chunk = chunk;
+      run_case(GetParam(), cfg, /*quota=*/1, /*warps=*/2);  // one copying warp, one sorting warp
+      run_case(GetParam(), cfg, /*quota=*/3, /*warps=*/32);
+      run_case(GetParam(), cfg, /*quota=*/5, /*warps=*/3, /*inline_bases=*/true);
+      run_case(GetParam(), cfg, /*quota=*/2, /*warps=*/17);  // 2 sorter warps
+      if (chunk == 2048) run_case(GetParam(), cfg, /*quota=*/2, /*warps=*/1);  // one warp a block: the plain walk
+    }
   }
 }
 
@@ -236,11 +232,6 @@ TEST(KVTransferKernelConfig, RejectsBadSortChunk) {
     KVTransferConfig cfg;
     cfg.sort_chunk = chunk;
     EXPECT_EQ(kvio_detail::run_kv_transfer(p, nullptr, cfg, nullptr), cudaErrorInvalidValue) << chunk;
-  }
-  for (int sync : {-2, 2}) {
-    KVTransferConfig cfg;
-    cfg.sort_sync = sync;
-    EXPECT_EQ(kvio_detail::run_kv_transfer(p, nullptr, cfg, nullptr), cudaErrorInvalidValue) << sync;
   }
 }
 

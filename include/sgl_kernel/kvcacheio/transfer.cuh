@@ -42,11 +42,14 @@ constexpr int kUnroll = 2;
 constexpr int kItemsPerWarp = 2;
 // Items a block sorts at a time in the sorted walk (kv_transfer_sorted_kernel),
 // and the fewest per block for which the default takes it. H100, kvio_sweep
-// (session 7), 4 blocks of 32 warps, chunks of 512 / 1024 / 2048: host->device
-// with scattered 1-token rows 0.86 / 0.88 / 0.87 x cudaMemcpyAsync (plain
-// walk 0.64), the same rows in token order 0.87 / 0.88 / 0.88 (plain 0.91),
-// device->host 0.94-0.95 for pf and ph pools (plain 0.89-0.91).
-constexpr int kSortChunk = 1024;
+// (session 8), 4 blocks of 32 warps, chunks of 512 / 1024 / 2048:
+// host->device with scattered 1-token rows 0.94 / 0.94 / 0.91 (pf) and
+// 0.93 / 0.92 / 0.91 (ph) x cudaMemcpyAsync (plain walk 0.69-0.71), rows in
+// token order or 16-token pages 0.93-0.94 / 0.93 / 0.91 (plain 0.95),
+// device->host 0.96 / 0.96 / 0.95-0.96 (plain 0.91-0.94). (Session 7, with a
+// block barrier after each chunk, 1024 was best: a smaller chunk meant more
+// barriers.)
+constexpr int kSortChunk = 512;
 constexpr int kMinSortChunk = 256;
 
 // G items of the same shape, item g as `pieces` runs of `piece` bytes, run c
@@ -342,95 +345,43 @@ SGL_DEVICE void fill_sorted(unsigned long long* key, unsigned long long* val, in
   }
 }
 
+SGL_DEVICE unsigned long long load_volatile(const unsigned long long* p) {
+  return *reinterpret_cast<const volatile unsigned long long*>(p);
+}
+
 // The sorted walk, for transfers to or from host memory: a block takes `chunk`
 // consecutive items at a time and copies them in ascending order of the host
 // side's address. Why: a warp reading 1 KB rows scattered over a pinned host
-// pool waits on address translation, and 4 SMs then read at 0.64 x
-// cudaMemcpyAsync, against 0.87-0.92 for the same rows in ascending order
-// (H100, kvio_sweep, session 7). The order is worked out in shared memory:
-// no workspace, no extra launch. Double-buffered: the block sorts its first
-// chunk together, then a few "sorter" warps (warps / 8) fill and sort chunk
-// c + 1 while the others copy chunk c (sorting 2048 entries with the whole
-// block between copies cost ~10 %) and then join the copying: warps claim
-// entries from a shared counter. Blocks of one warp take the plain walk.
-// Tried and dropped (session 7): a barrier-free variant in which one warp
-// sorts chunk k + 1 while the others claim entries from one running counter
-// across chunks (no wait at chunk boundaries): with 4 blocks the lone sorter
-// could not keep up (host->device 0.62-0.74, device->host 0.39-0.60 against
-// 0.85-0.95 here); with 16 blocks it matched this walk (0.90).
+// pool waits on address translation, and 4 SMs then read at 0.64-0.70 x
+// cudaMemcpyAsync, against 0.90-0.95 for the same rows in ascending order
+// (H100, kvio_sweep, sessions 7-8). The order is worked out in shared memory:
+// no workspace, no extra launch. The block sorts its first chunk together;
+// then a few "sorter" warps (warps / 8, meeting at a named barrier) sort chunk
+// c + 1 into the second buffer while the others copy chunk c, and join the
+// copying when done. No block barrier between chunks: the block's entries
+// are numbered across its chunks (entry e is slot e % chunk of the block's
+// chunk e / chunk) and warps claim them from one running counter, so a warp
+// that finds chunk c exhausted goes straight on to chunk c + 1 instead of
+// waiting for the last of chunk c's loads to land. Two counters hand the
+// buffers over: `ready` (chunks sorted; copiers wait on it) and `consumed`
+// (entries read out of the buffers; the sorters wait until chunk c - 1 is all
+// read before sorting chunk c + 1 into its buffer), each with a fence on
+// both sides (release / acquire). Waits sleep (__nanosleep) so that spinning
+// warps do not take the sorters' issue slots. (compute-sanitizer racecheck,
+// which models only barriers, reports these flag hand-overs as hazards.)
+// H100 (kvio_sweep, session 8), 4 blocks of 32 warps: against a block
+// barrier after each chunk this took host->device from 0.89-0.92 to
+// 0.92-0.94 x cudaMemcpyAsync (scattered 1-token rows 0.90 / 0.89 -> 0.94 /
+// 0.93) and device->host 0.96 both ways; device->host in layer order (not the
+// default) 0.75-0.77 -> 0.82.
+// Tried and dropped (session 7): a barrier-free walk with one sorter warp
+// could not keep up with 4 blocks (host->device 0.62-0.74); sorting with the
+// whole block between copies cost ~10 %.
 // (CUB's BlockRadixSort fixes the block size at compile time, here the
 // caller's num_warps_per_block, and would hold the whole block for the sort.)
 template <class Table, int G>
 __global__ void __launch_bounds__(1024)
     kv_transfer_sorted_kernel(const KVTransferParams p, const Table t, int64_t run, int chunk, bool by_dst) {
-  extern __shared__ unsigned long long sorted_entries[];  // 2 buffers of [chunk] keys, [chunk] values
-  pdl_wait();  // indices and sources may come from the previous kernel
-  const int lane = threadIdx.x & 31;
-  const int warp = threadIdx.x >> 5;
-  const int warps = blockDim.x >> 5;
-  const int sorters = warps / 8 > 1 ? warps / 8 : 1;  // blocks have >= 2 warps (run_kv_transfer)
-  const int copiers = warps - sorters;
-  const Walk k = walk_of(p, t);
-  const int64_t items = k.items;
-  const int64_t dst_stride = piece_stride(p.dst, k.piece), src_stride = piece_stride(p.src, k.piece);
-  const Team block{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x), 0};
-  const Team sorter{static_cast<int>(threadIdx.x) - 32 * copiers, 32 * sorters, 1};
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * chunk;
-  auto size_of = [&](int64_t c0) { return items - c0 < chunk ? static_cast<int>(items - c0) : chunk; };
-  __shared__ int claimed[2];  // entries of each buffer handed out to warps
-  int64_t c0 = static_cast<int64_t>(blockIdx.x) * chunk;
-  if (c0 >= items) return;
-  if (threadIdx.x == 0) claimed[0] = claimed[1] = 0;
-  fill_sorted<Table>(sorted_entries, sorted_entries + chunk, chunk, c0, size_of(c0), by_dst, block, p, run,
-                     k.src_table, k.dst_table);
-  for (int b = 0; c0 < items; c0 += stride, b ^= 1) {
-    const unsigned long long* key = sorted_entries + 2 * chunk * b;
-    const unsigned long long* val = key + chunk;
-    const int64_t next = c0 + stride;
-    if (warp >= copiers && next < items) {
-      unsigned long long* next_key = sorted_entries + 2 * chunk * (b ^ 1);
-      fill_sorted<Table>(next_key, next_key + chunk, chunk, next, size_of(next), by_dst, sorter, p, run, k.src_table,
-                         k.dst_table);
-    }
-    // Warps claim G entries at a time, so the sorters join in once done.
-    const int n = size_of(c0);
-    while (true) {
-      int e = 0;
-      if (lane == 0) e = atomicAdd(&claimed[b], G);
-      e = __shfl_sync(0xffffffffu, e, 0);
-      if (e >= n) break;
-      const int count = n - e < G ? n - e : G;
-      const char* s[G];
-      char* d[G];
-#pragma unroll
-      for (int g = 0; g < G; ++g) {
-        const unsigned long long kk = g < count ? key[e + g] : 0, v = g < count ? val[e + g] : 0;
-        s[g] = reinterpret_cast<const char*>(by_dst ? v : kk);
-        d[g] = reinterpret_cast<char*>(by_dst ? kk : v);
-      }
-      warp_copy_any<G, true>(d, s, count, k.piece, p.head_num, dst_stride, src_stride, lane);
-    }
-    __syncthreads();  // chunk c copied (its buffer free) and chunk c + 1 sorted
-    if (threadIdx.x == 0) claimed[b] = 0;  // for chunk c + 2, after the next barrier
-  }
-}
-
-// The sorted walk without a block barrier between chunks (sort_sync 1): the
-// block's entries are numbered across its chunks (entry e is slot e % chunk of
-// the block's chunk e / chunk) and warps claim them from one running counter,
-// so a warp that finds chunk c exhausted goes straight on to chunk c + 1
-// instead of waiting for the last of chunk c's loads to land. The sorter warps
-// sort chunk c + 1 once chunk c - 1's entries have all been read out of the
-// buffer they share (`consumed`), publish it (`ready`), then copy until the
-// claims reach chunk c + 1. Waits sleep (__nanosleep) so that spinning warps
-// do not take the sorters' issue slots.
-SGL_DEVICE unsigned long long load_volatile(const unsigned long long* p) {
-  return *reinterpret_cast<const volatile unsigned long long*>(p);
-}
-
-template <class Table, int G>
-__global__ void __launch_bounds__(1024)
-    kv_transfer_piped_kernel(const KVTransferParams p, const Table t, int64_t run, int chunk, bool by_dst) {
   extern __shared__ unsigned long long sorted_entries[];  // 2 buffers of [chunk] keys, [chunk] values
   __shared__ unsigned long long claimed;   // entries handed out to warps
   __shared__ unsigned long long consumed;  // entries read out of the buffers
@@ -543,14 +494,14 @@ cudaError_t launch_warp(const KVTransferParams& p, const Table& table, int64_t r
 // two) when the launch has fewer items than the blocks it may take hold.
 template <class Table>
 cudaError_t launch_sorted(const KVTransferParams& p, const Table& table, int64_t run, int64_t items, int max_chunk,
-                          bool by_dst, bool piped, cudaStream_t stream) {
+                          bool by_dst, cudaStream_t stream) {
   int chunk = 64;
   const int64_t per_block = div_up<int64_t>(items, p.block_quota);
   while (chunk < max_chunk && chunk < per_block) chunk <<= 1;
   const dim3 grid(static_cast<unsigned>(grid_blocks(p, div_up<int64_t>(items, chunk))));
   const dim3 block(static_cast<unsigned>(32 * p.warps_per_block));
   const size_t smem = 4 * sizeof(unsigned long long) * static_cast<size_t>(chunk);  // 2 buffers of keys + values
-  auto kernel = piped ? kv_transfer_piped_kernel<Table, kItemsPerWarp> : kv_transfer_sorted_kernel<Table, kItemsPerWarp>;
+  auto kernel = kv_transfer_sorted_kernel<Table, kItemsPerWarp>;
   if (smem > 48 * 1024) {
     const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
     if (e != cudaSuccess) return e;
@@ -587,9 +538,7 @@ inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTabl
   if (p.warps_per_block < 1 || p.warps_per_block > 32 || p.block_quota < 1 || p.head_num < 1 ||
       p.index_run < 1 || p.item_size % p.head_num != 0 || p.item_size >= (int64_t{1} << 31))
     return cudaErrorInvalidValue;
-  if (cfg.items_per_warp < 0 || cfg.items_per_warp > 2 || cfg.order < -1 || cfg.order > 1 || cfg.sort_sync < -1 ||
-      cfg.sort_sync > 1)
-    return cudaErrorInvalidValue;
+  if (cfg.items_per_warp < 0 || cfg.items_per_warp > 2 || cfg.order < -1 || cfg.order > 1) return cudaErrorInvalidValue;
   const bool host = p.src.host || p.dst.host;
   const int sort_chunk = cfg.sort_chunk == -1 ? (host ? kSortChunk : 0) : cfg.sort_chunk;
   if (sort_chunk != 0 && (sort_chunk < 64 || sort_chunk > 4096 || (sort_chunk & (sort_chunk - 1)) != 0))
@@ -608,7 +557,7 @@ inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTabl
   const bool by_dst = p.dst.host && !p.src.host;  // sort by the host side's addresses
   const int per_warp = cfg.items_per_warp == 0 ? kItemsPerWarp : cfg.items_per_warp;
   auto launch = [&](const auto& tbl) {
-    return sorted ? launch_sorted(p, tbl, run, items, sort_chunk, by_dst, cfg.sort_sync != 0, stream)
+    return sorted ? launch_sorted(p, tbl, run, items, sort_chunk, by_dst, stream)
                   : launch_warp(p, tbl, run, items, per_warp, stream);
   };
   return needs_table ? launch(*table) : launch(NoTable{});

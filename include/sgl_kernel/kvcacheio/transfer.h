@@ -83,15 +83,10 @@ struct KVTransferConfig {
   // sorts them by the host side's address in shared memory and copies them in
   // that order, so scattered host rows are read or written in ascending
   // address order (what the GPU's address translation needs; transfer.cuh).
-  // A power of two in [64, 4096]; 0 = off; -1 = the default: 1024 when a side
+  // A power of two in [64, 4096]; 0 = off; -1 = the default: 512 when a side
   // is host memory (KVSide::host) and the launch gives each block at least
   // 256 items, else off. Blocks of one warp take the plain walk.
   int sort_chunk = -1;
-  // How the sorted walk's warps move from one chunk to the next: 0 = a block
-  // barrier after each chunk; 1 = no barrier (warps claim entries from one
-  // running counter and wait only for a chunk that is not sorted yet);
-  // -1 = the default (1).
-  int sort_sync = -1;
 };
 
 #if __has_include(<cuda_runtime_api.h>)
