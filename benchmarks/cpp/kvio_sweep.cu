@@ -254,10 +254,15 @@ int main(int argc, char** argv) {
       // a lookahead (a block's addresses worked out before its copies).
       std::vector<int> sorts = {0, 2048};
       if (host) sorts = {0, 512, 1024, 2048};
+      // One-layer device rows also with PDL: back-to-back launches, the next
+      // one placing its blocks while this one finishes (transfer.cuh).
+      for (int pdl : {0, 1})
       for (int order : {0, 1})
       for (int sort : sorts) {
         const int per_warp = 2;  // 1 measured slower everywhere (transfer.cuh)
         if (order == 1 && nl == 1) continue;  // one layer: both orders are the same walk
+        if (pdl && (!rotate || sort != 0)) continue;
+        p.pdl = pdl;
         KVTransferConfig cfg;
         cfg.items_per_warp = per_warp;
         cfg.order = order;
@@ -278,8 +283,8 @@ int main(int argc, char** argv) {
             },
             calls);
         CHECK(cudaGetLastError());
-        std::printf("| %s | %d x %d | %d | %d | %d | %.1f | %.1f | %.3f |\n", s.name, quota, warps, per_warp, order,
-                    sort, us, payload / us / 1e3, ref / us);
+        std::printf("| %s%s | %d x %d | %d | %d | %d | %.1f | %.1f | %.3f |\n", s.name, pdl ? " +pdl" : "", quota,
+                    warps, per_warp, order, sort, us, payload / us / 1e3, ref / us);
         std::fflush(stdout);
       }
     }
