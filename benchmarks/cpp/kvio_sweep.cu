@@ -254,8 +254,8 @@ int main(int argc, char** argv) {
       // a lookahead (a block's addresses worked out before its copies).
       std::vector<int> sorts = {0, 2048};
       if (host) sorts = {0, 512, 1024, 2048};
-      // One-layer device rows also with PDL: back-to-back launches, the next
-      // one placing its blocks while this one finishes (transfer.cuh).
+      // One-layer device rows also launched with the PDL attribute (as the
+      // torch ops do on sm_90; the kernels trigger no early start: transfer.cuh).
       for (int pdl : {0, 1})
       for (int order : {0, 1})
       for (int sort : sorts) {

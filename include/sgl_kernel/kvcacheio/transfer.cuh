@@ -264,9 +264,10 @@ SGL_DEVICE Walk walk_of(const KVTransferParams& p, const Table& t) {
 template <class Table, int G>
 __global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParams p, const Table t, int64_t run) {
   pdl_wait();  // indices and sources may come from the previous kernel
-  // The next PDL launch may start placing its blocks (they wait in their own
-  // pdl_wait for this grid to finish): its start overlaps this copy's tail.
-  pdl_launch_dependents();
+  // No pdl_launch_dependents() here (the other families' kernels have one):
+  // with it, back-to-back direct host->device transfers (10 a CUDA graph, all
+  // SMs) fell from 0.95 to 0.66-0.70 x cudaMemcpyAsync, and one-layer
+  // device->device replays in a graph did not gain (H100, session 8).
   const int lane = threadIdx.x & 31;
   const int64_t warp = static_cast<int64_t>(blockIdx.x) * p.warps_per_block + (threadIdx.x >> 5);
   const int64_t num_warps = static_cast<int64_t>(gridDim.x) * p.warps_per_block;
@@ -389,8 +390,7 @@ __global__ void __launch_bounds__(1024)
   __shared__ unsigned long long claimed;   // entries handed out to warps
   __shared__ unsigned long long consumed;  // entries read out of the buffers
   __shared__ unsigned long long ready;     // chunks sorted
-  pdl_wait();  // indices and sources may come from the previous kernel
-  pdl_launch_dependents();                 // as in kv_transfer_kernel
+  pdl_wait();  // indices and sources may come from the previous kernel (no early trigger: kv_transfer_kernel)
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
   const int warps = blockDim.x >> 5;
