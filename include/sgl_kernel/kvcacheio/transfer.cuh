@@ -368,9 +368,9 @@ SGL_DEVICE unsigned long long load_volatile(const unsigned long long* p) {
 // that finds chunk c exhausted goes straight on to chunk c + 1 instead of
 // waiting for the last of chunk c's loads to land. Two counters hand the
 // buffers over: `ready` (chunks sorted; copiers wait on it) and `consumed`
-// (entries read out of the buffers; the sorters wait until chunk c - 1 is all
-// read before sorting chunk c + 1 into its buffer), each with a fence on
-// both sides (release / acquire). Waits sleep (__nanosleep) so that spinning
+// (entries read out of each buffer; the sorters wait until chunk c - 1, the
+// last one in that buffer, is all read before sorting chunk c + 1 into it),
+// each with a fence on both sides (release / acquire). Waits sleep (__nanosleep) so that spinning
 // warps do not take the sorters' issue slots. (compute-sanitizer racecheck,
 // which models only barriers, reports these flag hand-overs as hazards.)
 // H100 (kvio_sweep, session 8), 4 blocks of 32 warps: against a block
@@ -388,7 +388,7 @@ __global__ void __launch_bounds__(1024)
     kv_transfer_sorted_kernel(const KVTransferParams p, const Table t, int64_t run, int chunk, bool by_dst) {
   extern __shared__ unsigned long long sorted_entries[];  // 2 buffers of [chunk] keys, [chunk] values
   __shared__ unsigned long long claimed;   // entries handed out to warps
-  __shared__ unsigned long long consumed;  // entries read out of the buffers
+  __shared__ unsigned long long consumed[2];  // entries read out of each buffer (all its chunks so far)
   __shared__ unsigned long long ready;     // chunks sorted
   pdl_wait();  // indices and sources may come from the previous kernel (no early trigger: kv_transfer_kernel)
   const int lane = threadIdx.x & 31;
@@ -406,7 +406,7 @@ __global__ void __launch_bounds__(1024)
   auto start = [&](int64_t q) { return first + q * stride; };
   auto size_of = [&](int64_t q) { return items - start(q) < chunk ? static_cast<int>(items - start(q)) : chunk; };
   auto buffer = [&](int64_t q) { return sorted_entries + 2 * chunk * (q & 1); };
-  if (threadIdx.x == 0) claimed = consumed = 0, ready = 1;
+  if (threadIdx.x == 0) claimed = consumed[0] = consumed[1] = 0, ready = 1;
   const Team block{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x), 0};
   fill_sorted<Table>(buffer(0), buffer(0) + chunk, chunk, first, size_of(0), by_dst, block, p, run, k.src_table,
                      k.dst_table);  // ends with __syncthreads: the counters above are seen
@@ -433,7 +433,7 @@ __global__ void __launch_bounds__(1024)
     __syncwarp();
     if (lane == 0) {
       __threadfence_block();  // release: the entries are read, the buffer may be refilled
-      atomicAdd(&consumed, static_cast<unsigned long long>(G));
+      atomicAdd(&consumed[q & 1], static_cast<unsigned long long>(G));
     }
     warp_copy_any<G, true>(d, s, count, k.piece, p.head_num, dst_stride, src_stride, lane);
     return true;
@@ -465,7 +465,12 @@ __global__ void __launch_bounds__(1024)
     }
     e = __shfl_sync(0xffffffffu, e, 0);
     if (e >= limit) {  // a sorter's turn: chunk next goes where chunk next - 2 was
-      while (load_volatile(&consumed) < limit) __nanosleep(128);
+      // Its buffer has held chunks next - 2, next - 4, ... (all full): wait
+      // until all their entries are read. Per buffer: a single count would
+      // also take reads of chunk next - 1, which is ready by now, and could
+      // reach the mark while a chunk next - 2 entry is still unread.
+      const unsigned long long freed = static_cast<unsigned long long>(next / 2) * chunk;
+      while (load_volatile(&consumed[next & 1]) < freed) __nanosleep(128);
       __threadfence_block();  // acquire: chunk next - 2's entries are read
       fill_sorted<Table>(buffer(next), buffer(next) + chunk, chunk, start(next), size_of(next), by_dst, sorter, p,
                          run, k.src_table, k.dst_table);
