@@ -1,9 +1,11 @@
 // KV transfer walks timed against cudaMemcpyAsync of the same bytes in the
-// same run: items per warp (1/2) and item order (layer by layer / a
-// page-first side's memory order), for device<->device and pinned
-// host<->device, with the block quotas the transfers run under beside compute
-// (host: <= 4 blocks). Picks the default of KVTransferConfig (results and the
-// candidates measured and dropped: transfer.cuh, docs/perf/kvcacheio.md).
+// same run: item order (layer by layer / a page-first side's memory order)
+// and the sorted walk's chunk (0 = the plain walk), for device<->device and
+// pinned host<->device, with the block quotas the transfers run under beside
+// compute (host: <= 4 blocks); one-layer device rows also with the PDL
+// attribute, and a one-launch contiguous copy of the same bytes as their
+// ceiling. Picks the defaults of KVTransferConfig (results and the candidates
+// measured and dropped: transfer.cuh, docs/perf/kvcacheio.md).
 //   kvio_sweep [tokens=16384] [layers=94]
 #include <cstdio>
 #include <cstdlib>
@@ -19,7 +21,7 @@ using namespace sgl_kernel;
 
 namespace {
 
-constexpr int64_t kItem = 1024;
+constexpr int64_t kItem = 1024;  // 4 kv heads x 128 x bf16: the default model's K (or V) of one token and layer
 
 // Plain contiguous copy (16-byte words, kU per thread per pass): what a
 // transfer of the same bytes could reach at best, as a kernel.
@@ -35,7 +37,7 @@ __global__ void copy_kernel(uint4* __restrict__ d, const uint4* __restrict__ s, 
     for (int u = 0; u < kU; ++u)
       if (i + u * blockDim.x < n) d[i + u * blockDim.x] = r[u];
   }
-}  // 4 kv heads x 128 x bf16: the default model's K (or V) of one token and layer
+}
 
 struct Buf {
   unsigned char* p = nullptr;

@@ -199,7 +199,7 @@ def main():
                       2 * payload)
             if nl == 1:
                 # One layer (16-32 MB, which L2 would partly hold across
-                # replays): the replays rotate over ROT layers.
+                # replays): the replays rotate over `rot` layers.
                 row.us["sgl_kernel"] = time_graph(d2d, [(i,) for i in range(rot)], calls_per_graph=2 * rot, reps=7)
                 row.us[SAME] = same_size_copy_us(payload)
             else:

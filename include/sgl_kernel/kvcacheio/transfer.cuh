@@ -94,7 +94,7 @@ SGL_DEVICE void warp_copy(char* const (&dst)[G], const char* const (&src)[G], in
 // sizes). The sorted walk calls them out of line: inlined beside its 16-byte
 // path they pushed it past 64 registers into 184 bytes of spills a thread,
 // which 1024 threads an SM with its shared-memory buffers push out of L1
-// (40-44 out of line). The plain walk keeps them inline: out of line it spilled
+// (56-60 out of line, session 8). The plain walk keeps them inline: out of line it spilled
 // less (64 -> 32 bytes) but measured 2-6 % slower on all-layer device
 // transfers (H100, session 7). The addresses come by value: an array by
 // reference would go through the stack.
@@ -217,14 +217,13 @@ SGL_DEVICE void item_coords(int64_t w, const KVTransferParams& p, int64_t run, i
   }
 }
 
-template <class Table>
 struct ItemAddr {
   const char* src;
   char* dst;
 };
 
 template <class Table>
-SGL_DEVICE ItemAddr<Table> item_addr(int64_t w, const KVTransferParams& p, int64_t run, const int64_t* src_table,
+SGL_DEVICE ItemAddr item_addr(int64_t w, const KVTransferParams& p, int64_t run, const int64_t* src_table,
                                      const int64_t* dst_table) {
   int64_t kv, layer, j;
   item_coords(w, p, run, kv, layer, j);
@@ -282,7 +281,7 @@ __global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParam
     // one-layer device->device 0.71-0.79 -> 0.79-0.84 x copy bandwidth,
     // pinned host->device with 16/64-token pages 0.77-0.91 -> 0.88-0.92 x
     // cudaMemcpyAsync; docs/perf/kvcacheio.md).
-    ItemAddr<Table> mine{nullptr, nullptr};
+    ItemAddr mine{nullptr, nullptr};
     if ((lane % G) < count) mine = item_addr<Table>(w + lane % G, p, run, k.src_table, k.dst_table);
     const unsigned long long my_src = reinterpret_cast<unsigned long long>(mine.src);
     const unsigned long long my_dst = reinterpret_cast<unsigned long long>(mine.dst);
@@ -321,7 +320,7 @@ SGL_DEVICE void fill_sorted(unsigned long long* key, unsigned long long* val, in
                             const int64_t* src_table, const int64_t* dst_table) {
   for (int i = tm.rank; i < chunk; i += tm.size) {
     if (i < n) {
-      const ItemAddr<Table> a = item_addr<Table>(c0 + i, p, run, src_table, dst_table);
+      const ItemAddr a = item_addr<Table>(c0 + i, p, run, src_table, dst_table);
       const auto s = reinterpret_cast<unsigned long long>(a.src), d = reinterpret_cast<unsigned long long>(a.dst);
       key[i] = by_dst ? d : s;
       val[i] = by_dst ? s : d;
@@ -370,9 +369,10 @@ SGL_DEVICE unsigned long long load_volatile(const unsigned long long* p) {
 // buffers over: `ready` (chunks sorted; copiers wait on it) and `consumed`
 // (entries read out of each buffer; the sorters wait until chunk c - 1, the
 // last one in that buffer, is all read before sorting chunk c + 1 into it),
-// each with a fence on both sides (release / acquire). Waits sleep (__nanosleep) so that spinning
-// warps do not take the sorters' issue slots. (compute-sanitizer racecheck,
-// which models only barriers, reports these flag hand-overs as hazards.)
+// each with a fence on both sides (release / acquire). Waits sleep
+// (__nanosleep) so that spinning warps do not take the sorters' issue slots.
+// (compute-sanitizer racecheck, which models only barriers, reports these
+// flag hand-overs as hazards.)
 // H100 (kvio_sweep, session 8), 4 blocks of 32 warps: against a block
 // barrier after each chunk this took host->device from 0.89-0.92 to
 // 0.92-0.94 x cudaMemcpyAsync (scattered 1-token rows 0.90 / 0.89 -> 0.94 /

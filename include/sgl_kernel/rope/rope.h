@@ -70,7 +70,7 @@ SGL_HOST_DEVICE int mrope_component(const RopeParams& p, int64_t i) {
 // store). Returns the launch error, if any.
 // Kernel choice, for tuning and for checking a candidate against the default.
 struct RopeConfig {
-  int threads = 0;           // threads per block: 64, 128, 256 or 512; 0 = the default (256)
+  int threads = 0;  // threads per block: 64, 128, 256 or 512; 0 = the default (256)
 };
 
 #if __has_include(<cuda_runtime_api.h>)
