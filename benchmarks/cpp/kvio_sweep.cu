@@ -6,7 +6,7 @@
 // attribute, and a one-launch contiguous copy of the same bytes as their
 // ceiling. Picks the defaults of KVTransferConfig (results and the candidates
 // measured and dropped: transfer.cuh, docs/perf/kvcacheio.md).
-//   kvio_sweep [tokens=16384] [layers=94]
+//   [KVIO_SWEEP_ONLY=text] kvio_sweep [tokens=16384] [layers=94]
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -207,7 +207,10 @@ int main(int argc, char** argv) {
 
   std::printf("| case | quota x warps | per_warp | order | sort_chunk | us | GB/s payload | x cudaMemcpyAsync |\n");
   std::printf("|---|---|---|---|---|---|---|---|\n");
+  // KVIO_SWEEP_ONLY=text: only the cases whose name contains it.
+  const char* only = std::getenv("KVIO_SWEEP_ONLY");
   for (const Setup& s : setups) {
+    if (only && !std::strstr(s.name, only)) continue;
     const int64_t nl = s.all_layers ? layers : 1;
     const int64_t payload = s.num_kv * nl * tokens * kItem;
     const bool rotate = !s.src_host && !s.dst_host && !s.all_layers;

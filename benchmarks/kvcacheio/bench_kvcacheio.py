@@ -8,7 +8,9 @@ and 64, moving 16384 tokens of Qwen3-VL-sized items (4 kv heads x 128 x bf16 =
   device copy of the same bytes;
 * pinned host <-> device: GB/s of payload with block_quota <= 4, against
   cudaMemcpyAsync of the same total bytes (torch copy_ between a contiguous
-  pinned tensor and a device tensor), measured in the same run.
+  pinned tensor and a device tensor), measured in the same run;
+* one-layer device -> device at 16384, 65536 and 262144 tokens against the
+  copy bandwidth and a contiguous copy of the same bytes.
 
 Index lists are pages of `page` consecutive tokens in random page order (page
 1: random tokens). Writes kvcacheio.md / .json / .png into --out.
@@ -56,6 +58,41 @@ def page_indices(page, tokens, gen):
     pages = tokens // page
     order = torch.randperm(pages, generator=gen)
     return (order[:, None] * page + torch.arange(page)).flatten()
+
+
+def one_layer_scan(copy_gbps, quota, warps):
+    """One-layer device -> device transfers of growing size (random 1-token
+    rows, K and V halves of one buffer so that the same-bytes copy is one
+    launch): how much of the gap to the 2 GiB copy bandwidth is the fixed cost
+    of a launch (start, tail) that a contiguous copy pays as well."""
+    rows = []
+    q = dict(block_quota=quota, num_warps_per_block=warps)
+    for tokens, rot in ((16384, 8), (65536, 4), (262144, 2)):
+        src = [torch.randint(0, 255, (2, tokens, ITEM), dtype=torch.uint8, device="cuda") for _ in range(rot)]
+        dst = [torch.empty(2, tokens, ITEM, dtype=torch.uint8, device="cuda") for _ in range(rot)]
+        si = torch.randperm(tokens, device="cuda")
+        di = torch.randperm(tokens, device="cuda")
+        args = [(i,) for i in range(rot)]
+        for variant, kvs in (("per_layer", 2), ("mla", 1)):
+            payload = tokens * ITEM * kvs
+            row = Row(f"{variant} page=1", f"{tokens} tokens x {kvs}kv, rotating {rot}, quota {quota}", 2 * payload)
+            if kvs == 2:
+                fn = lambda i: sgl_kernel.transfer_kv_per_layer(src[i][0], dst[i][0], src[i][1], dst[i][1],  # noqa: E731
+                                                                si, di, ITEM, **q)
+                ref = lambda i: dst[i].copy_(src[i])  # noqa: E731
+            else:
+                fn = lambda i: sgl_kernel.transfer_kv_per_layer_mla(src[i][0], dst[i][0], si, di, ITEM, **q)  # noqa: E731
+                ref = lambda i: dst[i][0].copy_(src[i][0])  # noqa: E731
+            fn(0)
+            torch.cuda.synchronize()
+            assert torch.equal(dst[0][:kvs, di.long()], src[0][:kvs, si.long()]), variant
+            row.us["sgl_kernel"] = time_graph(fn, args, calls_per_graph=2 * rot, reps=7)
+            row.us[SAME] = time_graph(ref, args, calls_per_graph=2 * rot, reps=7)
+            rows.append(row)
+            print(format_table([row], copy_gbps, baselines=(SAME,)).splitlines()[-1], flush=True)
+        del src, dst
+        torch.cuda.empty_cache()
+    return rows
 
 
 def main():
@@ -215,6 +252,8 @@ def main():
             host_rows.append(r)
             print(f"  host {direction}: {r['gbps']:.1f} GB/s vs memcpy {r['memcpy_gbps']:.1f} GB/s", flush=True)
 
+    scan_rows = one_layer_scan(copy_gbps, d2d_quota, d2d_warps)
+
     host_table = ["| op | direction | MB | block_quota | us | GB/s | cudaMemcpyAsync us | GB/s | ratio |",
                   "|---|---|---|---|---|---|---|---|---|"]
     for r in host_rows:
@@ -232,12 +271,15 @@ def main():
               + format_table(d2d_rows, copy_gbps, baselines=(SAME,)))
     host_md = ("## pinned host <-> device (GB/s = payload; block_quota <= 4 x 32 warps; direct variants take no "
                "quota) vs cudaMemcpyAsync of the same bytes\n\n" + "\n".join(host_table))
-    text = header + d2d_md + "\n\n" + host_md + "\n"
+    scan_md = ("## one-layer device -> device by size (random 1-token rows; block_quota "
+               f"{d2d_quota} x {d2d_warps} warps) against a contiguous copy of the same bytes\n\n"
+               + format_table(scan_rows, copy_gbps, baselines=(SAME,)))
+    text = header + d2d_md + "\n\n" + scan_md + "\n\n" + host_md + "\n"
     with open(os.path.join(args.out, "kvcacheio.md"), "w") as f:
         f.write(text)
     with open(os.path.join(args.out, "kvcacheio.json"), "w") as f:
         json.dump({"copy_gbps": copy_gbps, "layers": layers, "d2d": [r.__dict__ for r in d2d_rows],
-                   "host": host_rows}, f, indent=1)
+                   "one_layer_scan": [r.__dict__ for r in scan_rows], "host": host_rows}, f, indent=1)
     plot(d2d_rows, copy_gbps, os.path.join(args.out, "kvcacheio.png"), "sgl_kernel kvcacheio (device -> device)",
          ["sgl_kernel"])
     print()
