@@ -308,7 +308,9 @@ __global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParam
     // index math is issued once per warp, not once per item (H100, session 6:
     // one-layer device->device 0.71-0.79 -> 0.79-0.84 x copy bandwidth,
     // pinned host->device with 16/64-token pages 0.77-0.91 -> 0.88-0.92 x
-    // cudaMemcpyAsync; docs/perf/kvcacheio.md).
+    // cudaMemcpyAsync; docs/perf/kvcacheio.md). Working out 16 passes'
+    // addresses at once (all lanes, one index load each) spilled 232 bytes a
+    // thread and was 10-13 % slower on device->device (session 9).
     ItemAddr mine{nullptr, nullptr};
     if ((lane % G) < count) mine = item_addr<Table>(w + lane % G, p, run, k.src_table, k.dst_table);
     const unsigned long long my_src = reinterpret_cast<unsigned long long>(mine.src);
