@@ -8,6 +8,7 @@
 //   copy_probe
 #include <cstdint>
 #include <cstdio>
+#include <utility>
 #include <vector>
 
 #include "sweep_util.h"
@@ -117,7 +118,8 @@ int main() {
                 2.0 * bytes / mc / rate);
     const int64_t n = bytes / 16;
     for (const Variant& v : variants) {
-      for (auto [blocks, threads] : shapes) {
+      for (const auto& shape : shapes) {
+        const int blocks = shape.first, threads = shape.second;
         if (v.u == 8 && threads > 512) continue;  // registers
         const float us = median_us(
             [&](int i) {
@@ -125,6 +127,7 @@ int main() {
                                        reinterpret_cast<const uint4*>(region(src, i)), n);
             },
             2 * kRot);
+        CHECK(cudaGetLastError());
         std::printf("| %lld MB | %s | %d x %d | %.2f | %.3f | %.3f |\n", static_cast<long long>(bytes >> 20), v.name,
                     blocks, threads, us, mc / us, 2.0 * bytes / us / rate);
       }
@@ -132,13 +135,16 @@ int main() {
     }
   }
   CHECK(cudaGetLastError());
-  // Each variant checked once on fresh bytes (region 0, 1 MB).
-  std::vector<unsigned char> a(1 << 20), b(1 << 20);
-  for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<unsigned char>(i * 7 + 3);
+  // Each variant checked once on fresh bytes: 1 MB copied (grid 7 x 128, so
+  // every mode has a tail), and the 1 MB after it left alone.
+  const size_t check = 1 << 20;
+  std::vector<unsigned char> a(2 * check, 0), b(2 * check);
+  for (size_t i = 0; i < check; ++i) a[i] = static_cast<unsigned char>(i * 7 + 3);
   CHECK(cudaMemcpy(src, a.data(), a.size(), cudaMemcpyHostToDevice));
   for (const Variant& v : variants) {
     CHECK(cudaMemset(dst, 0, b.size()));
-    v.k<<<7, 128>>>(reinterpret_cast<uint4*>(dst), reinterpret_cast<const uint4*>(src), b.size() / 16);
+    v.k<<<7, 128>>>(reinterpret_cast<uint4*>(dst), reinterpret_cast<const uint4*>(src), check / 16);
+    CHECK(cudaGetLastError());
     CHECK(cudaMemcpy(b.data(), dst, b.size(), cudaMemcpyDeviceToHost));
     if (a != b) {
       std::fprintf(stderr, "copy mismatch: %s\n", v.name);

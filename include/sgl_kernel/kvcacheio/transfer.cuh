@@ -53,13 +53,14 @@ constexpr int kSortChunk = 512;
 constexpr int kMinSortChunk = 256;
 
 // 16-byte words are loaded and stored with the streaming hint (.cs: evict
-// first; a transfer touches each byte once). H100, kvio_sweep, three runs
-// each, against plain accesses: device->device one layer 28.2 -> 27.4 us
-// (2.8 %), all layers 1.2 %, one layer of 65536 tokens 103.6 -> 101.0 us;
-// host rows unchanged (within the run-to-run spread of cudaMemcpyAsync).
-// The hint on loads alone gained nothing. (benchmarks/cpp/copy_probe.cu: a
-// plain copy gains the same way, 0.922 -> 0.927 x cudaMemcpyAsync at 128 MB
-// with 264 x 512 threads.)
+// first; a transfer touches each byte once). H100, kvio_sweep against plain
+// accesses in one call (session 9, docs/perf/kvcacheio.md), medians of three
+// runs: device->device one layer 28.2 -> 27.4 us (2.8 %), all layers 0.7-1.2
+// %; single runs: one layer of 65536 tokens 103.6 -> 101.0 us, host rows
+// unchanged (within the drift of their cudaMemcpyAsync reference). The hint
+// on loads alone gained nothing. (benchmarks/cpp/copy_probe.cu, 264 x 512
+// threads: a plain copy gains the same way, 0.831 -> 0.858 of the 2 GiB
+// copy rate at 32 MB, 0.896 -> 0.900 at 128 MB.)
 template <int kBytes>
 SGL_DEVICE typename WordOf<kBytes>::type load_word(const char* p) {
   using W = typename WordOf<kBytes>::type;
@@ -310,7 +311,7 @@ __global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParam
     // pinned host->device with 16/64-token pages 0.77-0.91 -> 0.88-0.92 x
     // cudaMemcpyAsync; docs/perf/kvcacheio.md). Working out 16 passes'
     // addresses at once (all lanes, one index load each) spilled 232 bytes a
-    // thread and was 10-13 % slower on device->device (session 9).
+    // thread and was 8-17 % slower on device->device (session 9).
     ItemAddr mine{nullptr, nullptr};
     if ((lane % G) < count) mine = item_addr<Table>(w + lane % G, p, run, k.src_table, k.dst_table);
     const unsigned long long my_src = reinterpret_cast<unsigned long long>(mine.src);
