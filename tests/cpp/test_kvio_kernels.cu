@@ -235,7 +235,6 @@ TEST(KVTransferKernelConfig, RejectsBadSortChunk) {
   }
 }
 
-
 constexpr int LF = 0, PF = 1, PH = 2;
 
 INSTANTIATE_TEST_SUITE_P(

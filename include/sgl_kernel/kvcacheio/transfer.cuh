@@ -60,7 +60,9 @@ constexpr int kMinSortChunk = 256;
 // unchanged (within the drift of their cudaMemcpyAsync reference). The hint
 // on loads alone gained nothing. (benchmarks/cpp/copy_probe.cu, 264 x 512
 // threads: a plain copy gains the same way, 0.831 -> 0.858 of the 2 GiB
-// copy rate at 32 MB, 0.896 -> 0.900 at 128 MB.)
+// copy rate at 32 MB, 0.896 -> 0.900 at 128 MB.) Not Vec<uint8_t, N>'s
+// load_stream / store_stream, which do the same: with byte-element words the
+// walks spilled 2-3 times the bytes (ptxas, sm_90a).
 template <int kBytes>
 SGL_DEVICE typename WordOf<kBytes>::type load_word(const char* p) {
   using W = typename WordOf<kBytes>::type;
@@ -177,11 +179,12 @@ SGL_DEVICE int64_t piece_stride(const KVSide& s, int64_t piece) {
   return s.layout == KVLayout::kPageHead ? s.page_size * piece : piece;
 }
 
-// Address of piece `c` of item (token, layer) of one side; the layout
-// formulas are spelled out in transfer.h.
+// Address of the first piece of item (token, layer) of one side (the others
+// follow piece_stride apart: warp_copy); the layout formulas are spelled out
+// in transfer.h.
 template <class Table>
 SGL_DEVICE char* piece_addr(const KVSide& s, const int64_t* table, int64_t kv, int64_t layer, int64_t token,
-                            int64_t c, const KVTransferParams& p) {
+                            const KVTransferParams& p) {
   const int64_t piece = p.item_size / p.head_num;
   switch (s.layout) {
     case KVLayout::kLayerFirst: {
@@ -189,20 +192,19 @@ SGL_DEVICE char* piece_addr(const KVSide& s, const int64_t* table, int64_t kv, i
       if constexpr (!std::is_same_v<Table, NoTable>) {
         if (s.inline_table) {
           base = reinterpret_cast<char*>(table[kv * p.num_layers + layer]);
-          return base + token * p.item_size + c * piece;
+          return base + token * p.item_size;
         }
       }
       base = s.layer_ptrs[kv] ? reinterpret_cast<char*>(s.layer_ptrs[kv][layer]) : static_cast<char*>(s.base[kv]);
-      return base + token * p.item_size + c * piece;
+      return base + token * p.item_size;
     }
     case KVLayout::kPageFirst:
-      return static_cast<char*>(s.base[kv]) + token * s.layout_dim + (s.layer_offset + layer) * p.item_size +
-             c * piece;
+      return static_cast<char*>(s.base[kv]) + token * s.layout_dim + (s.layer_offset + layer) * p.item_size;
     default: {
       const int64_t ps = s.page_size;
       const int64_t page = token / ps;
       return static_cast<char*>(s.base[kv]) + page * ps * s.layout_dim + (s.layer_offset + layer) * ps * p.item_size +
-             c * ps * piece + (token - page * ps) * piece;
+             (token - page * ps) * piece;
     }
   }
 }
@@ -259,8 +261,8 @@ SGL_DEVICE ItemAddr item_addr(int64_t w, const KVTransferParams& p, int64_t run,
   const int64_t in_run = p.index_run == 1 ? 0 : j % p.index_run;
   const int64_t src_tok = p.src_indices[j - in_run] + in_run;
   const int64_t dst_tok = p.dst_indices[j - in_run] + in_run;
-  return {piece_addr<Table>(p.src, src_table, kv, layer, src_tok, 0, p),
-          piece_addr<Table>(p.dst, dst_table, kv, layer, dst_tok, 0, p)};
+  return {piece_addr<Table>(p.src, src_table, kv, layer, src_tok, p),
+          piece_addr<Table>(p.dst, dst_table, kv, layer, dst_tok, p)};
 }
 
 // What both walks read of a launch: its item count, the piece size and the
