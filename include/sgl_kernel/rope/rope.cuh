@@ -21,10 +21,9 @@
 // q_out may alias q. q/k/v, and the KV-cache rows of the fused store, are
 // read and written with evict-first hints (ld/st.global.cs): they stream
 // through once, and so do not push the cos/sin rows, which every head of a
-// token reads again, out of L2. Registers are
-// capped at 64 per thread (__launch_bounds__ minimum of two 512-thread
-// blocks), so 1024 threads stay resident per SM. No shared memory, no block
-// barrier.
+// token reads again, out of L2. Registers are capped at 64 per thread
+// (__launch_bounds__ minimum of two 512-thread blocks), so 1024 threads stay
+// resident per SM. No shared memory, no block barrier.
 //
 // History (H100, 64 + 4 heads of 128, bf16, fp32 cos/sin, 16384 tokens, in
 // place, benchmarks/cpp/rope_sweep.cu, each step measured side by side): a
