@@ -10,7 +10,8 @@ and 64, moving 16384 tokens of Qwen3-VL-sized items (4 kv heads x 128 x bf16 =
   cudaMemcpyAsync of the same total bytes (torch copy_ between a contiguous
   pinned tensor and a device tensor), measured in the same run;
 * one-layer device -> device at 16384, 65536 and 262144 tokens against the
-  copy bandwidth and a contiguous copy of the same bytes.
+  copy bandwidth, a contiguous copy of the same bytes, and torch eager and
+  torch.compile of the same gather / scatter (dst[di] = src[si]).
 
 Index lists are pages of `page` consecutive tokens in random page order (page
 1: random tokens). Writes kvcacheio.md / .json / .png into --out.
@@ -28,6 +29,7 @@ from sgl_kernel.testing.bench import Row, copy_bandwidth, format_table, plot, ti
 
 TOKENS, ITEM, LAYERS = 16384, 1024, 94
 SAME = "same-bytes copy"
+SCAN_BASELINES = (SAME, "torch.compile", "torch eager")
 HOST_QUOTA, HOST_WARPS = 4, 32
 
 
@@ -60,6 +62,16 @@ def page_indices(page, tokens, gen):
     return (order[:, None] * page + torch.arange(page)).flatten()
 
 
+def torch_per_layer(sk, dk, sv, dv, si, di):
+    """transfer_kv_per_layer in torch: gather the source rows, scatter them."""
+    dk[di] = sk[si]
+    dv[di] = sv[si]
+
+
+def torch_mla(sk, dk, si, di):
+    dk[di] = sk[si]
+
+
 def one_layer_scan(copy_gbps, quota, warps):
     """One-layer device -> device transfers of growing size (random 1-token
     rows, K and V halves of one buffer so that the same-bytes copy is one
@@ -67,6 +79,7 @@ def one_layer_scan(copy_gbps, quota, warps):
     of a launch (start, tail) that a contiguous copy pays as well."""
     rows = []
     q = dict(block_quota=quota, num_warps_per_block=warps)
+    c_per_layer, c_mla = torch.compile(torch_per_layer), torch.compile(torch_mla)
     for tokens, rot in ((16384, 8), (65536, 4), (262144, 2)):
         src = [torch.randint(0, 255, (2, tokens, ITEM), dtype=torch.uint8, device="cuda") for _ in range(rot)]
         dst = [torch.empty(2, tokens, ITEM, dtype=torch.uint8, device="cuda") for _ in range(rot)]
@@ -80,16 +93,22 @@ def one_layer_scan(copy_gbps, quota, warps):
                 fn = lambda i: sgl_kernel.transfer_kv_per_layer(src[i][0], dst[i][0], src[i][1], dst[i][1],  # noqa: E731
                                                                 si, di, ITEM, **q)
                 ref = lambda i: dst[i].copy_(src[i])  # noqa: E731
+                eager = lambda i: torch_per_layer(src[i][0], dst[i][0], src[i][1], dst[i][1], si, di)  # noqa: E731
+                comp = lambda i: c_per_layer(src[i][0], dst[i][0], src[i][1], dst[i][1], si, di)  # noqa: E731
             else:
                 fn = lambda i: sgl_kernel.transfer_kv_per_layer_mla(src[i][0], dst[i][0], si, di, ITEM, **q)  # noqa: E731
                 ref = lambda i: dst[i][0].copy_(src[i][0])  # noqa: E731
+                eager = lambda i: torch_mla(src[i][0], dst[i][0], si, di)  # noqa: E731
+                comp = lambda i: c_mla(src[i][0], dst[i][0], si, di)  # noqa: E731
             fn(0)
             torch.cuda.synchronize()
             assert torch.equal(dst[0][:kvs, di.long()], src[0][:kvs, si.long()]), variant
             row.us["sgl_kernel"] = time_graph(fn, args, calls_per_graph=2 * rot, reps=7)
             row.us[SAME] = time_graph(ref, args, calls_per_graph=2 * rot, reps=7)
+            row.us["torch eager"] = time_graph(eager, args, calls_per_graph=2 * rot, reps=7)
+            row.us["torch.compile"] = time_graph(comp, args, calls_per_graph=2 * rot, reps=7)
             rows.append(row)
-            print(format_table([row], copy_gbps, baselines=(SAME,)).splitlines()[-1], flush=True)
+            print(format_table([row], copy_gbps, baselines=SCAN_BASELINES).splitlines()[-1], flush=True)
         del src, dst
         torch.cuda.empty_cache()
     return rows
@@ -272,8 +291,9 @@ def main():
     host_md = ("## pinned host <-> device (GB/s = payload; block_quota <= 4 x 32 warps; direct variants take no "
                "quota) vs cudaMemcpyAsync of the same bytes\n\n" + "\n".join(host_table))
     scan_md = ("## one-layer device -> device by size (random 1-token rows; block_quota "
-               f"{d2d_quota} x {d2d_warps} warps) against a contiguous copy of the same bytes\n\n"
-               + format_table(scan_rows, copy_gbps, baselines=(SAME,)))
+               f"{d2d_quota} x {d2d_warps} warps) against a contiguous copy of the same bytes and torch "
+               "(dst[di] = src[si], eager and torch.compile)\n\n"
+               + format_table(scan_rows, copy_gbps, baselines=SCAN_BASELINES))
     text = header + d2d_md + "\n\n" + scan_md + "\n\n" + host_md + "\n"
     with open(os.path.join(args.out, "kvcacheio.md"), "w") as f:
         f.write(text)
