@@ -4,7 +4,9 @@
 // pinned host<->device, with the block quotas the transfers run under beside
 // compute (host: <= 4 blocks); one-layer device rows also with the PDL
 // attribute, and a one-launch contiguous copy of the same bytes as their
-// ceiling. Picks the defaults of KVTransferConfig (results and the candidates
+// ceiling, and a torch.compile-like row gather; device rows also with 3 or 4
+// words a lane per item and pass (KVTransferConfig::unroll), the row walk
+// (KVTransferConfig::rows), at 64 warps an SM and with no block bound. Picks the defaults of KVTransferConfig (results and the candidates
 // measured and dropped: transfer.cuh, docs/perf/kvcacheio.md).
 //   [KVIO_SWEEP_ONLY=text] kvio_sweep [tokens=16384] [layers=94]
 #include <cstdio>
@@ -22,6 +24,7 @@ using namespace sgl_kernel;
 namespace {
 
 constexpr int64_t kItem = 1024;  // 4 kv heads x 128 x bf16: the default model's K (or V) of one token and layer
+constexpr int64_t kMlaItem = 1152;  // (512 + 64) x bf16: an MLA latent row (the layer-first buffers fit it)
 
 // Plain contiguous copy (16-byte words, kU per thread per pass): what a
 // transfer of the same bytes could reach at best, as a kernel.
@@ -36,6 +39,34 @@ __global__ void copy_kernel(uint4* __restrict__ d, const uint4* __restrict__ s, 
 #pragma unroll
     for (int u = 0; u < kU; ++u)
       if (i + u * blockDim.x < n) d[i + u * blockDim.x] = r[u];
+  }
+}
+
+// A gather-scatter of whole rows with a thread per 16-byte word (kU of them
+// a step), the rows of pool kv = item / n_idx: what torch.compile generates
+// for dst[di] = src[si], as a reference for the one-layer rows. 32-bit word
+// indices (the caller checks).
+template <int kU>
+__global__ void row_gather_kernel(uint4* d0, uint4* d1, const uint4* s0, const uint4* s1, const int64_t* si,
+                                  const int64_t* di, unsigned n_idx, unsigned words, unsigned total) {
+  const unsigned stride = gridDim.x * blockDim.x * kU;
+  for (unsigned i = blockIdx.x * blockDim.x * kU + threadIdx.x; i < total; i += stride) {
+    uint4 r[kU];
+    uint4* dp[kU];
+#pragma unroll
+    for (int u = 0; u < kU; ++u) {
+      const unsigned e = i + u * blockDim.x;
+      if (e < total) {
+        const unsigned item = e / words, w = e - item * words;
+        const bool kv = item >= n_idx;
+        const unsigned j = kv ? item - n_idx : item;
+        r[u] = __ldcs((kv ? s1 : s0) + si[j] * words + w);
+        dp[u] = (kv ? d1 : d0) + di[j] * words + w;
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kU; ++u)
+      if (i + u * blockDim.x < total) __stcs(dp[u], r[u]);
   }
 }
 
@@ -68,6 +99,7 @@ struct Setup {
   // Scattered sources sorted in windows of this many indices (what sorting a
   // block's share of the items by host address would give); 0: not sorted.
   int64_t sorted_window = 0;
+  int64_t item = kItem;  // bytes an item (kMlaItem: one-layer lf -> lf only)
 };
 
 }  // namespace
@@ -86,6 +118,9 @@ int main(int argc, char** argv) {
   // Pools: lf = one buffer per (kv, layer) [tokens, item]; pf/ph = one per kv
   // [tokens, layers, item] (ph: [pages, layers, heads, page, head_item]).
   const int64_t layer_bytes = tokens * kItem, pool_bytes = layers * layer_bytes;
+  // KVIO_SWEEP_ONLY=text: only the cases whose name contains it (and the
+  // pinned host pools only when one of them needs them).
+  const char* only = std::getenv("KVIO_SWEEP_ONLY");
   std::vector<int64_t> perm(tokens);
   std::iota(perm.begin(), perm.end(), 0);
   std::mt19937 gen(1);
@@ -109,7 +144,7 @@ int main(int argc, char** argv) {
   // Device lf pool (per layer buffers, with their address arrays), device and
   // host page-first pools.
   std::vector<Buf> dev_lf(2 * layers);
-  for (auto& b : dev_lf) b = alloc(layer_bytes, false);
+  for (auto& b : dev_lf) b = alloc(tokens * kMlaItem, false);
   int64_t* lf_ptrs[2];
   for (int kv = 0; kv < 2; ++kv) {
     std::vector<int64_t> ptrs(layers);
@@ -117,9 +152,9 @@ int main(int argc, char** argv) {
     CHECK(cudaMalloc(&lf_ptrs[kv], layers * sizeof(int64_t)));
     CHECK(cudaMemcpy(lf_ptrs[kv], ptrs.data(), layers * sizeof(int64_t), cudaMemcpyHostToDevice));
   }
-  Buf dev_lf2[2] = {alloc(layer_bytes, false), alloc(layer_bytes, false)};  // one more layer, for lf -> lf
+  Buf dev_lf2[2] = {alloc(tokens * kMlaItem, false), alloc(tokens * kMlaItem, false)};  // one more layer, for lf -> lf
   Buf dev_pf[2] = {alloc(pool_bytes, false), alloc(pool_bytes, false)};
-  Buf host_pf[2] = {alloc(pool_bytes, true), alloc(pool_bytes, true)};
+  Buf host_pf[2];  // allocated below, once the cases are known
 
   auto lf_side = [&](bool all) {
     KVSide s{};
@@ -151,10 +186,17 @@ int main(int argc, char** argv) {
       {"h2d per_layer pf->lf p1 scattered sorted/2048", KVLayout::kPageFirst, KVLayout::kLayerFirst, true, false,
        false, 1, true, 2, 2048},
       {"d2d per_layer lf->lf mla-size", KVLayout::kLayerFirst, KVLayout::kLayerFirst, false, false, false, 1, false, 1},
+      {"d2d per_layer lf->lf mla 1152", KVLayout::kLayerFirst, KVLayout::kLayerFirst, false, false, false, 1, false, 1,
+       0, kMlaItem},
       {"d2h all_layer lf->pf", KVLayout::kLayerFirst, KVLayout::kPageFirst, false, true, true, 1},
       {"d2h all_layer lf->ph p1", KVLayout::kLayerFirst, KVLayout::kPageHead, false, true, true, 1},
       {"d2h all_layer lf->ph p16", KVLayout::kLayerFirst, KVLayout::kPageHead, false, true, true, 16},
   };
+
+  bool need_host = false;
+  for (const Setup& s : setups)
+    if (!only || std::strstr(s.name, only)) need_host = need_host || s.src_host || s.dst_host;
+  if (need_host) host_pf[0] = alloc(pool_bytes, true), host_pf[1] = alloc(pool_bytes, true);
 
   // cudaMemcpyAsync of the same payload, contiguous, per direction.
   auto memcpy_us = [&](bool src_host, bool dst_host, int64_t bytes) {
@@ -177,10 +219,11 @@ int main(int argc, char** argv) {
   // above), by cudaMemcpyAsync and by a plain copy kernel at two shapes.
   std::printf("| same-bytes copy, one launch, rotating | how | us | x 2 GiB-copy rate of cudaMemcpyAsync |\n");
   std::printf("|---|---|---|---|\n");
+  const int64_t big = std::min<int64_t>(pool_bytes, int64_t{1} << 31) / 2 / 16 * 16;  // 2 GiB read + written
+  const float big_us =
+      median_us([&](int) { cudaMemcpyAsync(dev_pf[1].p, dev_pf[0].p, big, cudaMemcpyDefault, nullptr); }, 2);
+  const double rate = 2.0 * big / big_us;  // bytes read + written per us
   {
-    const int64_t big = std::min<int64_t>(pool_bytes, int64_t{1} << 31) / 2 / 16 * 16;  // 2 GiB read + written
-    const float big_us = median_us([&](int) { cudaMemcpyAsync(dev_pf[1].p, dev_pf[0].p, big, cudaMemcpyDefault, nullptr); }, 2);
-    const double rate = 2.0 * big / big_us;  // bytes read + written per us
     for (int nkv : {2, 1}) {
       const int64_t bytes = nkv * layer_bytes;
       if (bytes * kRot > pool_bytes) break;
@@ -205,25 +248,52 @@ int main(int argc, char** argv) {
   }
   CHECK(cudaGetLastError());
 
-  std::printf("| case | quota x warps | per_warp | order | sort_chunk | us | GB/s payload | x cudaMemcpyAsync |\n");
-  std::printf("|---|---|---|---|---|---|---|---|\n");
-  // KVIO_SWEEP_ONLY=text: only the cases whose name contains it.
-  const char* only = std::getenv("KVIO_SWEEP_ONLY");
+  std::printf(
+      "| case | quota x warps | walk | order | sort_chunk | us | GB/s payload | x cudaMemcpyAsync | x copy BW |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|\n");
   for (const Setup& s : setups) {
     if (only && !std::strstr(s.name, only)) continue;
     const int64_t nl = s.all_layers ? layers : 1;
-    const int64_t payload = s.num_kv * nl * tokens * kItem;
+    const int64_t payload = s.num_kv * nl * tokens * s.item;
     const bool rotate = !s.src_host && !s.dst_host && !s.all_layers;
     const int64_t ref_bytes = payload < pool_bytes ? payload : pool_bytes;
     const float ref = rotate ? median_us(
                                    [&](int i) {
                                      for (int kv = 0; kv < s.num_kv; ++kv)
-                                       cudaMemcpyAsync(rot_layer(kv, i, true), rot_layer(kv, i, false), layer_bytes,
-                                                       cudaMemcpyDefault, nullptr);
+                                       cudaMemcpyAsync(rot_layer(kv, i, true), rot_layer(kv, i, false),
+                                                       tokens * s.item, cudaMemcpyDefault, nullptr);
                                    },
                                    2 * kRot)
                              : memcpy_us(s.src_host, s.dst_host, ref_bytes) * (static_cast<float>(payload) / ref_bytes);
-    std::printf("| %s | cudaMemcpyAsync | | | | %.1f | %.1f | 1 |\n", s.name, ref, payload / ref / 1e3);
+    std::printf("| %s | cudaMemcpyAsync | | | | %.1f | %.1f | 1 | %.3f |\n", s.name, ref, payload / ref / 1e3,
+                2.0 * payload / ref / rate);
+    if (rotate && s.src_layout == KVLayout::kLayerFirst && s.dst_layout == KVLayout::kLayerFirst) {
+      // The torch.compile-like row gather (random rows both sides, as below):
+      // one-shot grids of 128 / 256 threads, and persistent ones.
+      const unsigned words = static_cast<unsigned>(s.item / 16);
+      const unsigned total = static_cast<unsigned>(s.num_kv * tokens * words);
+      const int gshapes[][3] = {{0, 128, 1}, {0, 256, 1}, {0, 256, 2}, {2 * sms, 512, 2}, {8 * sms, 256, 1}};
+      for (const auto& g : gshapes) {
+        const int threads = g[1], ku = g[2];
+        const unsigned blocks = g[0] ? g[0] : (total + threads * ku - 1) / (threads * ku);
+        const float us = median_us(
+            [&](int i) {
+              auto d0 = reinterpret_cast<uint4*>(rot_layer(0, i, true));
+              auto d1 = reinterpret_cast<uint4*>(rot_layer(1, i, true));
+              auto s0 = reinterpret_cast<const uint4*>(rot_layer(0, i, false));
+              auto s1 = reinterpret_cast<const uint4*>(rot_layer(1, i, false));
+              if (ku == 1) {
+                row_gather_kernel<1><<<blocks, threads>>>(d0, d1, s0, s1, idx_seq, idx_perm, tokens, words, total);
+              } else {
+                row_gather_kernel<2><<<blocks, threads>>>(d0, d1, s0, s1, idx_seq, idx_perm, tokens, words, total);
+              }
+            },
+            2 * kRot);
+        CHECK(cudaGetLastError());
+        std::printf("| %s | row gather %u x %d, %d a thread | | | | %.1f | %.1f | %.3f | %.3f |\n", s.name, blocks,
+                    threads, ku, us, payload / us / 1e3, ref / us, 2.0 * payload / us / rate);
+      }
+    }
     KVTransferParams p{};
     p.src = s.src_layout == KVLayout::kLayerFirst ? lf_side(s.all_layers)
                                                   : paged_side(s.src_layout, s.src_host, s.page);
@@ -238,7 +308,7 @@ int main(int argc, char** argv) {
     p.num_indices = tokens;
     p.num_layers = nl;
     p.num_kv = s.num_kv;
-    p.item_size = kItem;
+    p.item_size = s.item;
     p.head_num = (s.src_layout == KVLayout::kPageHead || s.dst_layout == KVLayout::kPageHead) ? 4 : 1;
     p.index_run = 1;
     p.pdl = false;
@@ -250,7 +320,11 @@ int main(int argc, char** argv) {
       // bound or not), beyond the 4-block budget.
       if (s.scattered_src && !s.sorted_window) shapes = {{4, 32}, {16, 32}};
     } else {
-      shapes = {{2 * sms, 16}, {sms, 32}};
+      // The benchmark's quota (2 blocks of 16 warps an SM), one block of 32
+      // warps, 64 warps an SM requested (the walk's 64 registers a thread
+      // keep 32 resident: the rest wait), and no bound (a warp per 2 items:
+      // one-shot blocks of 8 or 4 warps).
+      shapes = {{2 * sms, 16}, {sms, 32}, {2 * sms, 32}, {4 * sms, 16}, {1 << 20, 8}, {1 << 20, 4}};
     }
     for (auto [quota, warps] : shapes) {
       p.block_quota = quota;
@@ -261,17 +335,28 @@ int main(int argc, char** argv) {
       if (host) sorts = {0, 512, 1024, 2048};
       // One-layer device rows also launched with the PDL attribute (as the
       // torch ops do on sm_90; the kernels trigger no early start: transfer.cuh).
+      // Walks for device rows: the warp walk with 2, 3 or 4 words a lane of
+      // each item per pass (KVTransferConfig::unroll), the row walk (one
+      // layer) with 1 or 2 words a thread; {rows, unroll}.
+      std::vector<std::pair<int, int>> walks = {{0, 0}};
+      if (!host) walks = {{0, 2}, {0, 3}, {0, 4}, {1, 0}, {2, 0}};
       for (int pdl : {0, 1})
       for (int order : {0, 1})
-      for (int sort : sorts) {
+      for (int sort : sorts)
+      for (auto [rows, unroll] : walks) {
         const int per_warp = 2;  // 1 measured slower everywhere (transfer.cuh)
         if (order == 1 && nl == 1) continue;  // one layer: both orders are the same walk
         if (pdl && (!rotate || sort != 0)) continue;
+        if ((unroll > 2 || rows) && sort) continue;
+        kvio_detail::KVRows probe;
+        if (rows && !kvio_detail::rows_of(p, nullptr, probe)) continue;
         p.pdl = pdl;
         KVTransferConfig cfg;
         cfg.items_per_warp = per_warp;
         cfg.order = order;
         cfg.sort_chunk = sort;
+        cfg.unroll = unroll;
+        cfg.rows = rows;
         CHECK(kvio_detail::run_kv_transfer(p, nullptr, cfg, nullptr));
         CHECK(cudaDeviceSynchronize());
         const int calls = host ? 2 : rotate ? 2 * kRot : 5;
@@ -288,8 +373,14 @@ int main(int argc, char** argv) {
             },
             calls);
         CHECK(cudaGetLastError());
-        std::printf("| %s%s | %d x %d | %d | %d | %d | %.1f | %.1f | %.3f |\n", s.name, pdl ? " +pdl" : "", quota,
-                    warps, per_warp, order, sort, us, payload / us / 1e3, ref / us);
+        char walk[32];
+        if (rows) {
+          std::snprintf(walk, sizeof walk, "rows %d", rows);
+        } else {
+          std::snprintf(walk, sizeof walk, "warp %d x %d", per_warp, unroll ? unroll : kvio_detail::default_unroll(p));
+        }
+        std::printf("| %s%s | %d x %d | %s | %d | %d | %.1f | %.1f | %.3f | %.3f |\n", s.name, pdl ? " +pdl" : "",
+                    quota, warps, walk, order, sort, us, payload / us / 1e3, ref / us, 2.0 * payload / us / rate);
         std::fflush(stdout);
       }
     }

@@ -47,6 +47,14 @@ void kv_transfer_cuda(KVTransferJob& job) {
                 " is a CPU tensor in pageable memory; with CUDA tensors in the same call it must be pinned "
                 "(pin_memory=True) so the kernel can reach it");
   }
+  // The row walk (the default for one-layer copies between device buffers)
+  // was measured on device memory only; the direct variants mark no side as
+  // host memory (KVSide::host), so it is turned off here when a pool is a
+  // CPU tensor.
+  KVTransferConfig cfg;
+  for (const auto& [name, t] : job.tensors) {
+    if (!t.is_cuda() && t.numel() > 0 && !t.is_same(job.src_indices) && !t.is_same(job.dst_indices)) cfg.rows = 0;
+  }
   const c10::cuda::CUDAGuard guard(*device);
   cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   const bool pdl = pdl_supported(device->index());
@@ -62,7 +70,7 @@ void kv_transfer_cuda(KVTransferJob& job) {
       launch.p.block_quota = 2 * static_cast<int64_t>(num_sms());
       launch.p.warps_per_block = 16;
     }
-    const cudaError_t err = launch_kv_transfer(launch.p, &launch.table, stream);
+    const cudaError_t err = launch_kv_transfer(launch.p, &launch.table, cfg, stream);
     TORCH_CHECK(err == cudaSuccess, "kv transfer launch failed: ", cudaGetErrorString(err));
   }
 }

@@ -1,6 +1,7 @@
 // The KV transfer kernels (transfer.cuh, used without any framework), on the GPU when one is
-// present: every walk (one or two items per warp, each item order, the
-// sorted walk) against
+// present: every walk (one or two items per warp, 2, 3 or 4 words a lane
+// per item and pass, each item order, the sorted walk, the one-layer row
+// walk with 1 or 2 words a thread and 32- or 64-bit word indices) against
 // a host reference built from the layout formulas of transfer.h, bit for bit,
 // between device buffers and from/to pinned host memory, with item sizes and
 // offsets that force the narrow and fallback paths.
@@ -179,7 +180,8 @@ void run_case(const Shape& shape, const KVTransferConfig& cfg, int quota, int wa
   for (int64_t b = 0; b < dst.buffers(); ++b) {
     const auto got = dst.read(b);
     ASSERT_EQ(got, expect[b]) << "buffer " << b << " items_per_warp " << cfg.items_per_warp << " order " << cfg.order
-                                 << " sort_chunk " << cfg.sort_chunk;
+                                 << " sort_chunk " << cfg.sort_chunk << " unroll " << cfg.unroll
+                                 << " rows " << cfg.rows;
   }
   src.release();
   dst.release();
@@ -196,10 +198,17 @@ TEST_P(KVTransferKernel, EveryWalkMatchesHostBitwise) {
       KVTransferConfig cfg;
       cfg.items_per_warp = per_warp;
       cfg.order = order;
-      cfg.sort_chunk = 0;  // the grid-stride walk
+      cfg.sort_chunk = 0;  // the grid-stride warp walk
+      cfg.rows = 0;
       run_case(GetParam(), cfg, /*quota=*/3, /*warps=*/per_warp == 1 ? 5 : 32);
       run_case(GetParam(), cfg, /*quota=*/64, /*warps=*/2);
       run_case(GetParam(), cfg, /*quota=*/7, /*warps=*/3, /*inline_bases=*/true);
+      if (per_warp == 1) continue;
+      for (int unroll : {2, 3, 4}) {
+        cfg.unroll = unroll;
+        run_case(GetParam(), cfg, /*quota=*/3, /*warps=*/32);
+        run_case(GetParam(), cfg, /*quota=*/7, /*warps=*/3, /*inline_bases=*/true);
+      }
     }
     // The sorted walk (the default where a side is host memory): chunks of
     // 64 (several a block, the last one short) in every item order, and the
@@ -215,6 +224,193 @@ TEST_P(KVTransferKernel, EveryWalkMatchesHostBitwise) {
       run_case(GetParam(), cfg, /*quota=*/2, /*warps=*/17);  // 2 sorter warps
       if (chunk == 2048) run_case(GetParam(), cfg, /*quota=*/2, /*warps=*/1);  // one warp a block: the plain walk
     }
+    // The row walk (the default for one layer between device buffers, where
+    // the rows qualify; else the walks above take the launch): one warp, a
+    // grid with a tail, enough blocks for a word a thread, inline bases.
+    if (order != -1) continue;
+    for (int rows : {-1, 1, 2}) {
+      KVTransferConfig cfg;
+      cfg.sort_chunk = 0;
+      cfg.rows = rows;
+      run_case(GetParam(), cfg, /*quota=*/1, /*warps=*/1);
+      run_case(GetParam(), cfg, /*quota=*/3, /*warps=*/5);
+      run_case(GetParam(), cfg, /*quota=*/1 << 20, /*warps=*/4);
+      run_case(GetParam(), cfg, /*quota=*/7, /*warps=*/3, /*inline_bases=*/true);
+    }
+  }
+}
+
+// The row walk's view of launches: which qualify, and the bases and strides
+// it takes.
+TEST(KVTransferKernelConfig, RowWalkTakesOneLayerOfAlignedRows) {
+  alignas(16) static char pool[4096];
+  KVTransferParams p{};
+  p.num_layers = 1;
+  p.num_kv = 2;
+  p.num_indices = 3;
+  p.item_size = 256;
+  p.head_num = 1;
+  p.index_run = 1;
+  p.src.layout = KVLayout::kLayerFirst;
+  p.src.base[0] = pool;
+  p.src.base[1] = pool + 1024;
+  p.dst.layout = KVLayout::kPageFirst;
+  p.dst.base[0] = pool + 2048;
+  p.dst.base[1] = pool + 3072;
+  p.dst.layout_dim = 4 * 256;
+  p.dst.layer_offset = 2;
+  kvio_detail::KVRows r{};
+  ASSERT_TRUE(kvio_detail::rows_of(p, nullptr, r));
+  EXPECT_EQ(r.src[1], pool + 1024);
+  EXPECT_EQ(r.src_stride, 256);
+  EXPECT_EQ(r.dst[0], pool + 2048 + 2 * 256);  // layer 2 of each token's row
+  EXPECT_EQ(r.dst_stride, 1024);
+  EXPECT_EQ(r.words, 16);
+  EXPECT_EQ(r.total, 2 * 3 * 16);
+  p.dst.layout = KVLayout::kPageHead;  // 1-token pages: rows as in pf
+  p.dst.page_size = 1;
+  p.head_num = 4;
+  EXPECT_TRUE(kvio_detail::rows_of(p, nullptr, r));
+  p.dst.page_size = 16;  // a page's tokens between a token's rows
+  EXPECT_FALSE(kvio_detail::rows_of(p, nullptr, r));
+  p.dst.page_size = 1;
+  p.dst.layout_dim = 1000;  // token stride not 16-byte aligned
+  EXPECT_FALSE(kvio_detail::rows_of(p, nullptr, r));
+  p.dst.layout_dim = 1024;
+  p.src.base[1] = pool + 1032;  // misaligned base
+  EXPECT_FALSE(kvio_detail::rows_of(p, nullptr, r));
+  p.src.base[1] = pool + 1024;
+  p.num_layers = 2;  // several layers
+  EXPECT_FALSE(kvio_detail::rows_of(p, nullptr, r));
+  p.num_layers = 1;
+  p.item_size = 264;  // not whole words
+  EXPECT_FALSE(kvio_detail::rows_of(p, nullptr, r));
+  p.item_size = 256;
+  const int64_t ptrs[2] = {0, 0};
+  p.src.layer_ptrs[0] = ptrs;  // a base the host cannot read
+  EXPECT_FALSE(kvio_detail::rows_of(p, nullptr, r));
+  p.src.layer_ptrs[0] = nullptr;
+  p.src.inline_table = true;  // bases from the inline table
+  EXPECT_FALSE(kvio_detail::rows_of(p, nullptr, r));
+  KVInlineTable t{};
+  t.src[0] = reinterpret_cast<int64_t>(pool + 512);
+  t.src[1] = reinterpret_cast<int64_t>(pool + 1536);
+  ASSERT_TRUE(kvio_detail::rows_of(p, &t, r));
+  EXPECT_EQ(r.src[1], pool + 1536);
+}
+
+// Pages of index_run tokens (the direct variants): entry j copies token
+// indices[j - j % run] + j % run; the row walk (1 or 2 words a thread, 32-
+// and 64-bit word indices) and the warp walk against a host reference.
+TEST(KVTransferKernel, RowWalkCopiesRunsOfTokens) {
+  if (!have_gpu()) GTEST_SKIP() << "no CUDA device";
+  constexpr int64_t kRun = 4, kPages = 9, kItem = 96, kTokens = kPages * kRun, kN = 5 * kRun;
+  std::mt19937 gen(7);
+  std::uniform_int_distribution<int> bd(0, 255);
+  std::vector<unsigned char> hs(2 * kTokens * kItem), hd(2 * kTokens * kItem);
+  for (auto& x : hs) x = static_cast<unsigned char>(bd(gen));
+  for (auto& x : hd) x = static_cast<unsigned char>(bd(gen));
+  std::vector<int64_t> pages(kPages);
+  for (int64_t i = 0; i < kPages; ++i) pages[i] = i;
+  std::vector<int64_t> sp = pages, dp = pages;
+  std::shuffle(sp.begin(), sp.end(), gen);
+  std::shuffle(dp.begin(), dp.end(), gen);
+  std::vector<int64_t> si(kN), di(kN);
+  for (int64_t j = 0; j < kN; ++j) {
+    // Only the first entry of each run is read; the others hold junk.
+    si[j] = j % kRun == 0 ? sp[j / kRun] * kRun : -1;
+    di[j] = j % kRun == 0 ? dp[j / kRun] * kRun : 1 << 30;
+  }
+  auto expect = hd;
+  for (int64_t kv = 0; kv < 2; ++kv)
+    for (int64_t j = 0; j < kN; ++j) {
+      const int64_t st = si[j - j % kRun] + j % kRun, dt = di[j - j % kRun] + j % kRun;
+      std::memcpy(expect.data() + (kv * kTokens + dt) * kItem, hs.data() + (kv * kTokens + st) * kItem, kItem);
+    }
+  unsigned char *ds = nullptr, *dd = nullptr;
+  int64_t *dsi = nullptr, *ddi = nullptr;
+  ASSERT_EQ(cudaMalloc(&ds, hs.size()), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&dd, hd.size()), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&dsi, kN * sizeof(int64_t)), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&ddi, kN * sizeof(int64_t)), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(ds, hs.data(), hs.size(), cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(dsi, si.data(), kN * sizeof(int64_t), cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(ddi, di.data(), kN * sizeof(int64_t), cudaMemcpyHostToDevice), cudaSuccess);
+  KVTransferParams p{};
+  p.src.layout = p.dst.layout = KVLayout::kLayerFirst;
+  p.src.base[0] = ds;
+  p.src.base[1] = ds + kTokens * kItem;
+  p.dst.base[0] = dd;
+  p.dst.base[1] = dd + kTokens * kItem;
+  p.src_indices = dsi;
+  p.dst_indices = ddi;
+  p.num_indices = kN;
+  p.num_layers = 1;
+  p.num_kv = 2;
+  p.item_size = kItem;
+  p.head_num = 1;
+  p.index_run = kRun;
+  p.block_quota = 3;
+  p.warps_per_block = 2;
+  for (int rows : {0, 1, 2}) {
+    for (bool wide : {false, true}) {
+      if (wide && rows == 0) continue;
+      ASSERT_EQ(cudaMemcpy(dd, hd.data(), hd.size(), cudaMemcpyHostToDevice), cudaSuccess);
+      if (wide) {
+        kvio_detail::KVRows r{};
+        ASSERT_TRUE(kvio_detail::rows_of(p, nullptr, r));
+        const dim3 grid(3), block(64);
+        if (rows == 1) kvio_detail::kv_rows_kernel<uint64_t, 1><<<grid, block>>>(r);
+        if (rows == 2) kvio_detail::kv_rows_kernel<uint64_t, 2><<<grid, block>>>(r);
+        ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+      } else {
+        KVTransferConfig cfg;
+        cfg.rows = rows;
+        ASSERT_EQ(kvio_detail::run_kv_transfer(p, nullptr, cfg, nullptr), cudaSuccess);
+      }
+      ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+      std::vector<unsigned char> got(hd.size());
+      ASSERT_EQ(cudaMemcpy(got.data(), dd, got.size(), cudaMemcpyDeviceToHost), cudaSuccess);
+      EXPECT_EQ(got, expect) << "rows " << rows << " wide " << wide;
+    }
+  }
+  cudaFree(ds);
+  cudaFree(dd);
+  cudaFree(dsi);
+  cudaFree(ddi);
+}
+
+TEST(KVTransferKernelConfig, RejectsBadRows) {
+  KVTransferParams p{};
+  p.num_indices = 1;
+  p.num_layers = 1;
+  p.num_kv = 1;
+  p.item_size = 16;
+  p.head_num = 1;
+  p.index_run = 1;
+  p.block_quota = 1;
+  p.warps_per_block = 1;
+  for (int rows : {-2, 3, 4}) {
+    KVTransferConfig cfg;
+    cfg.rows = rows;
+    EXPECT_EQ(kvio_detail::run_kv_transfer(p, nullptr, cfg, nullptr), cudaErrorInvalidValue) << rows;
+  }
+}
+
+TEST(KVTransferKernelConfig, RejectsBadUnroll) {
+  KVTransferParams p{};
+  p.num_indices = 1;
+  p.num_layers = 1;
+  p.num_kv = 1;
+  p.item_size = 16;
+  p.head_num = 1;
+  p.index_run = 1;
+  p.block_quota = 1;
+  p.warps_per_block = 1;
+  for (int unroll : {-1, 1, 5, 8}) {
+    KVTransferConfig cfg;
+    cfg.unroll = unroll;
+    EXPECT_EQ(kvio_detail::run_kv_transfer(p, nullptr, cfg, nullptr), cudaErrorInvalidValue) << unroll;
   }
 }
 
@@ -248,6 +444,12 @@ INSTANTIATE_TEST_SUITE_P(
         Shape{LF, LF, 2, 20000, 1, 1, false, false, 0},  // items of many warp passes
         Shape{LF, PF, 3, 1024, 1, 1, false, false, 8},   // misaligned bases: 8-byte words
         Shape{LF, PF, 2, 24, 1, 1, false, false, 0},     // 16-byte-unaligned items
+        Shape{LF, LF, 1, 1152, 1, 1, false, false, 0},   // MLA rows: 72 words, a short second pass at 2 words a lane
+        Shape{LF, LF, 1, 1152, 1, 1, false, false, 4},   // ... misaligned by 4 (not the row walk)
+        Shape{PF, LF, 1, 1024, 1, 1, false, false, 0},   // one layer out of a pf pool (row walk)
+        Shape{LF, PH, 1, 512, 4, 1, false, false, 0},    // into a ph pool of 1-token pages (row walk)
+        Shape{PH, LF, 1, 512, 4, 16, false, false, 0},   // out of 16-token pages (not the row walk)
+        Shape{LF, LF, 1, 48, 1, 1, false, false, 0},     // rows of 3 words
         // pinned host <-> device
         Shape{LF, PF, 4, 1024, 1, 1, false, true, 0}, Shape{PF, LF, 1, 1024, 1, 1, true, false, 0},
         Shape{LF, PH, 3, 512, 4, 16, false, true, 0}, Shape{PH, LF, 3, 512, 4, 16, true, false, 0},

@@ -87,7 +87,7 @@ SGL_DEVICE void store_word(char* p, typename WordOf<kBytes>::type v) {
 // at src[g] + c * src_stride and dst[g] + c * dst_stride; items g >= count
 // are skipped. Each item's runs are walked as one index space so the loads of
 // all pieces (ph: all heads) of all G items are in flight together.
-template <int kBytes, int G>
+template <int kBytes, int G, int U = kUnroll>
 SGL_DEVICE void warp_copy(char* const (&dst)[G], const char* const (&src)[G], int count, int64_t piece,
                           int64_t pieces, int64_t dst_stride, int64_t src_stride, int lane) {
   using W = typename WordOf<kBytes>::type;
@@ -99,13 +99,13 @@ SGL_DEVICE void warp_copy(char* const (&dst)[G], const char* const (&src)[G], in
     const int c = pieces == 1 ? 0 : e / per_piece;
     return c * stride + static_cast<int64_t>(e - c * per_piece) * kBytes;
   };
-  for (int base = 0; base < n; base += 32 * kUnroll) {
+  for (int base = 0; base < n; base += 32 * U) {
     // Two loops on purpose: every load of the pass is issued before any store.
-    W r[G][kUnroll];
+    W r[G][U];
 #pragma unroll
     for (int g = 0; g < G; ++g) {
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
+      for (int u = 0; u < U; ++u) {
         const int e = base + lane + 32 * u;
         if (g < count && e < n) r[g][u] = load_word<kBytes>(src[g] + at(e, src_stride));
       }
@@ -113,7 +113,7 @@ SGL_DEVICE void warp_copy(char* const (&dst)[G], const char* const (&src)[G], in
 #pragma unroll
     for (int g = 0; g < G; ++g) {
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) {
+      for (int u = 0; u < U; ++u) {
         const int e = base + lane + 32 * u;
         if (g < count && e < n) store_word<kBytes>(dst[g] + at(e, dst_stride), r[g][u]);
       }
@@ -155,7 +155,7 @@ __device__ __noinline__ void warp_copy_narrow(char* d0, char* d1, const char* s0
 }
 
 // The widest word that every address, the piece size and the strides allow.
-template <int G, bool kNarrowOutOfLine = false>
+template <int G, bool kNarrowOutOfLine = false, int U = kUnroll>
 SGL_DEVICE void warp_copy_any(char* const (&dst)[G], const char* const (&src)[G], int count, int64_t piece,
                               int64_t pieces, int64_t dst_stride, int64_t src_stride, int lane) {
   uint64_t a = static_cast<uint64_t>(piece) | static_cast<uint64_t>(pieces > 1 ? dst_stride | src_stride : 0);
@@ -164,7 +164,7 @@ SGL_DEVICE void warp_copy_any(char* const (&dst)[G], const char* const (&src)[G]
     if (g < count) a |= reinterpret_cast<uint64_t>(dst[g]) | reinterpret_cast<uint64_t>(src[g]);
   }
   if (a % 16 == 0) {
-    warp_copy<16, G>(dst, src, count, piece, pieces, dst_stride, src_stride, lane);
+    warp_copy<16, G, U>(dst, src, count, piece, pieces, dst_stride, src_stride, lane);
   } else if constexpr (kNarrowOutOfLine) {
     warp_copy_narrow<G>(dst[0], dst[G - 1], src[0], src[G - 1], count, piece, pieces, dst_stride, src_stride, lane,
                         static_cast<unsigned>(a % 16));
@@ -291,7 +291,7 @@ SGL_DEVICE Walk walk_of(const KVTransferParams& p, const Table& t) {
 // consecutive items at a time; warps stride over the items. (G = 2 spills a
 // few registers to L1-resident local memory at this bound; it still measured
 // fastest.)
-template <class Table, int G>
+template <class Table, int G, int U>
 __global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParams p, const Table t, int64_t run) {
   pdl_wait();  // indices and sources may come from the previous kernel
   // No pdl_launch_dependents() here (the other families' kernels have one):
@@ -323,8 +323,80 @@ __global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParam
       s[g] = reinterpret_cast<const char*>(__shfl_sync(0xffffffffu, my_src, g));
       d[g] = reinterpret_cast<char*>(__shfl_sync(0xffffffffu, my_dst, g));
     }
-    warp_copy_any<G>(d, s, count, k.piece, p.head_num, piece_stride(p.dst, k.piece), piece_stride(p.src, k.piece),
-                     lane);
+    warp_copy_any<G, false, U>(d, s, count, k.piece, p.head_num, piece_stride(p.dst, k.piece),
+                               piece_stride(p.src, k.piece), lane);
+  }
+}
+
+// The row walk: one-layer transfers between device buffers whose items are
+// whole rows of 16-byte words at a token stride on both sides (lf, pf, ph
+// with 1-token pages; rows_of says which launches qualify). Each side's item
+// (kv, token) starts at base[kv] + token * stride, so a word's address is an
+// index load and a multiply away. The launch's words (all rows of K, then of
+// V) are laid end to end, and thread t copies words t, t + T, ... (T: the
+// grid's threads x kWords), kWords of them at a time, loads first. One word
+// a thread and a block per 256 words when the quota allows (no loop), as
+// the gather that torch.compile writes for dst[di] = src[si].
+// Why a walk of its own: the warp walk works out two items' addresses a
+// warp and copies them in passes of 64 words an item, so it keeps few bytes
+// in flight per register (64 registers a thread: 32 warps an SM) and a
+// 1152-byte MLA row (72 words) takes a second pass with 8 of 64 slots busy.
+// H100, kvio_sweep (session 10): a plain row gather of this shape ran one
+// layer of 16384 tokens at 0.874 x copy bandwidth (K/V) against 0.819 for
+// the warp walk, MLA rows 0.786 against 0.707-0.721, and at 262144 tokens
+// 0.954 / 0.898 against 0.916 / 0.860. A generic version of this walk that
+// worked out every word's address through item_addr (any layout and layer
+// count) was slower than the warp walk everywhere (0.72 against 0.82 at
+// 16384 tokens): the per-word address math is what a thread per word can
+// afford only when it is this short.
+struct KVRows {
+  const char* src[2];
+  char* dst[2];
+  int64_t src_stride, dst_stride;  // bytes between consecutive tokens' rows
+  const int64_t* src_indices;
+  const int64_t* dst_indices;
+  int64_t num_indices;
+  int64_t index_run;  // KVTransferParams::index_run
+  int64_t words;      // 16-byte words a row
+  int64_t total;      // words of the launch: num_kv * num_indices * words
+};
+
+template <class I, int kWords>
+__global__ void __launch_bounds__(1024) kv_rows_kernel(const KVRows r) {
+  pdl_wait();  // indices and sources may come from the previous kernel (no early trigger: kv_transfer_kernel)
+  using W = typename WordOf<16>::type;
+  const I total = static_cast<I>(r.total), words = static_cast<I>(r.words), n = static_cast<I>(r.num_indices);
+  const I block_words = static_cast<I>(blockDim.x) * kWords;
+  const I step = static_cast<I>(gridDim.x) * block_words;
+  for (I first = static_cast<I>(blockIdx.x) * block_words + threadIdx.x; first < total; first += step) {
+    W v[kWords];
+    char* d[kWords];
+#pragma unroll
+    for (int u = 0; u < kWords; ++u) {
+      const I e = first + static_cast<I>(u) * blockDim.x;
+      if (e < total) {
+        const I item = e / words;
+        const I w = e - item * words;
+        const bool kv = item >= n;
+        I j = kv ? item - n : item;
+        int64_t in_run = 0;
+        if (r.index_run != 1) {
+          in_run = static_cast<int64_t>(j % static_cast<I>(r.index_run));
+          j -= static_cast<I>(in_run);
+        }
+        const int64_t st = __ldg(r.src_indices + j) + in_run, dt = __ldg(r.dst_indices + j) + in_run;
+        // Selects, not r.src[kv]: an indexed parameter array goes through
+        // the stack.
+        const char* sb = kv ? r.src[1] : r.src[0];
+        char* db = kv ? r.dst[1] : r.dst[0];
+        v[u] = load_word<16>(sb + st * r.src_stride + static_cast<int64_t>(w) * 16);
+        d[u] = db + dt * r.dst_stride + static_cast<int64_t>(w) * 16;
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kWords; ++u) {
+      if (first + static_cast<I>(u) * blockDim.x < total) store_word<16>(d[u], v[u]);
+    }
   }
 }
 
@@ -525,11 +597,86 @@ inline int64_t grid_blocks(const KVTransferParams& p, int64_t units) {
 
 template <class Table>
 cudaError_t launch_warp(const KVTransferParams& p, const Table& table, int64_t run, int64_t items, int per_warp,
-                        cudaStream_t stream) {
+                        int unroll, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(grid_blocks(p, div_up<int64_t>(div_up<int64_t>(items, per_warp), p.warps_per_block))));
   const dim3 block(static_cast<unsigned>(32 * p.warps_per_block));
-  if (per_warp == 1) return launch_kernel(kv_transfer_kernel<Table, 1>, grid, block, 0, stream, p.pdl, p, table, run);
-  return launch_kernel(kv_transfer_kernel<Table, 2>, grid, block, 0, stream, p.pdl, p, table, run);
+  if (per_warp == 1) return launch_kernel(kv_transfer_kernel<Table, 1, 2>, grid, block, 0, stream, p.pdl, p, table, run);
+  if (unroll == 3) return launch_kernel(kv_transfer_kernel<Table, 2, 3>, grid, block, 0, stream, p.pdl, p, table, run);
+  if (unroll == 4) return launch_kernel(kv_transfer_kernel<Table, 2, 4>, grid, block, 0, stream, p.pdl, p, table, run);
+  return launch_kernel(kv_transfer_kernel<Table, 2, 2>, grid, block, 0, stream, p.pdl, p, table, run);
+}
+
+// The row walk's view of a launch, if it qualifies: one layer, every row a
+// whole number of 16-byte words at a token stride on both sides (lf with a
+// host-known base, pf, ph with 1-token pages), every base and stride 16-byte
+// aligned.
+inline bool rows_of(const KVTransferParams& p, const KVInlineTable* table, KVRows& r) {
+  if (p.num_layers != 1 || p.item_size % 16 != 0 || p.num_kv < 1 || p.num_kv > 2) return false;
+  uint64_t a = 0;
+  for (int side = 0; side < 2; ++side) {
+    const KVSide& s = side == 0 ? p.src : p.dst;
+    int64_t stride = p.item_size;
+    char* base[2] = {nullptr, nullptr};
+    for (int64_t kv = 0; kv < p.num_kv; ++kv) {
+      switch (s.layout) {
+        case KVLayout::kLayerFirst:
+          if (s.inline_table) {
+            if (table == nullptr) return false;
+            base[kv] = reinterpret_cast<char*>((side == 0 ? table->src : table->dst)[kv]);
+          } else if (s.layer_ptrs[kv] != nullptr) {
+            return false;  // the base is in device memory
+          } else {
+            base[kv] = static_cast<char*>(s.base[kv]);
+          }
+          break;
+        case KVLayout::kPageFirst:
+          base[kv] = static_cast<char*>(s.base[kv]) + s.layer_offset * p.item_size;
+          stride = s.layout_dim;
+          break;
+        default:
+          if (s.page_size != 1) return false;  // a page's tokens between a token's rows
+          base[kv] = static_cast<char*>(s.base[kv]) + s.layer_offset * p.item_size;
+          stride = s.layout_dim;
+          break;
+      }
+      a |= reinterpret_cast<uint64_t>(base[kv]);
+    }
+    a |= static_cast<uint64_t>(stride);
+    if (side == 0) {
+      r.src[0] = base[0];
+      r.src[1] = base[1];
+      r.src_stride = stride;
+    } else {
+      r.dst[0] = base[0];
+      r.dst[1] = base[1];
+      r.dst_stride = stride;
+    }
+  }
+  if (a % 16 != 0) return false;
+  r.src_indices = p.src_indices;
+  r.dst_indices = p.dst_indices;
+  r.num_indices = p.num_indices;
+  r.index_run = p.index_run;
+  r.words = p.item_size / 16;
+  r.total = p.num_kv * p.num_indices * r.words;
+  return true;
+}
+
+// words: 16-byte words a thread copies at a time, 1 or 2; 0: 1 when the
+// quota gives every word a thread, else 2.
+inline cudaError_t launch_rows(const KVTransferParams& p, const KVRows& r, int words, cudaStream_t stream) {
+  const int64_t threads = 32 * static_cast<int64_t>(p.warps_per_block);
+  if (words == 0) words = div_up<int64_t>(r.total, threads) <= p.block_quota ? 1 : 2;
+  const dim3 grid(static_cast<unsigned>(grid_blocks(p, div_up<int64_t>(r.total, threads * words))));
+  const dim3 block(static_cast<unsigned>(threads));
+  // 32-bit word indices when the loop's last step cannot wrap.
+  const bool narrow = r.total + static_cast<int64_t>(grid.x) * threads * words < (int64_t{1} << 32);
+  if (narrow) {
+    if (words == 1) return launch_kernel(kv_rows_kernel<uint32_t, 1>, grid, block, 0, stream, p.pdl, r);
+    return launch_kernel(kv_rows_kernel<uint32_t, 2>, grid, block, 0, stream, p.pdl, r);
+  }
+  if (words == 1) return launch_kernel(kv_rows_kernel<uint64_t, 1>, grid, block, 0, stream, p.pdl, r);
+  return launch_kernel(kv_rows_kernel<uint64_t, 2>, grid, block, 0, stream, p.pdl, r);
 }
 
 // The sorted walk with chunks of at most max_chunk items: smaller (a power of
@@ -573,6 +720,13 @@ inline int64_t order_run(const KVTransferParams& p, int order) {
   return 1;
 }
 
+// 16-byte words a lane loads of each item per pass of the plain walk
+// (KVTransferConfig::unroll).
+inline int default_unroll(const KVTransferParams& p) {
+  (void)p;
+  return kUnroll;
+}
+
 inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTable* table, const KVTransferConfig& cfg,
                                    cudaStream_t stream) {
   const int64_t items = p.num_kv * p.num_layers * p.num_indices;
@@ -581,6 +735,8 @@ inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTabl
       p.index_run < 1 || p.item_size % p.head_num != 0 || p.item_size >= (int64_t{1} << 31))
     return cudaErrorInvalidValue;
   if (cfg.items_per_warp < 0 || cfg.items_per_warp > 2 || cfg.order < -1 || cfg.order > 1) return cudaErrorInvalidValue;
+  if (cfg.unroll != 0 && (cfg.unroll < 2 || cfg.unroll > 4)) return cudaErrorInvalidValue;
+  if (cfg.rows < -1 || cfg.rows > 2) return cudaErrorInvalidValue;
   const bool host = p.src.host || p.dst.host;
   const int sort_chunk = cfg.sort_chunk == -1 ? (host ? kSortChunk : 0) : cfg.sort_chunk;
   if (sort_chunk != 0 && (sort_chunk < 64 || sort_chunk > 4096 || (sort_chunk & (sort_chunk - 1)) != 0))
@@ -598,9 +754,15 @@ inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTabl
                       (cfg.sort_chunk != -1 || items / p.block_quota >= kMinSortChunk);
   const bool by_dst = p.dst.host && !p.src.host;  // sort by the host side's addresses
   const int per_warp = cfg.items_per_warp == 0 ? kItemsPerWarp : cfg.items_per_warp;
+  const int unroll = cfg.unroll == 0 ? default_unroll(p) : cfg.unroll;
+  // The row walk where it applies, by default between device buffers only
+  // (the walks for host memory were tuned on the warp walk).
+  KVRows rows{};
+  if (!sorted && (cfg.rows > 0 || (cfg.rows == -1 && !host)) && rows_of(p, needs_table ? table : nullptr, rows))
+    return launch_rows(p, rows, cfg.rows > 0 ? cfg.rows : 0, stream);
   auto launch = [&](const auto& tbl) {
     return sorted ? launch_sorted(p, tbl, run, items, sort_chunk, by_dst, stream)
-                  : launch_warp(p, tbl, run, items, per_warp, stream);
+                  : launch_warp(p, tbl, run, items, per_warp, unroll, stream);
   };
   return needs_table ? launch(*table) : launch(NoTable{});
 }

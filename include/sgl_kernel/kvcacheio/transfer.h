@@ -87,6 +87,19 @@ struct KVTransferConfig {
   // is host memory (KVSide::host) and the launch gives each block at least
   // 256 items, else off. Blocks of one warp take the plain walk.
   int sort_chunk = -1;
+  // Plain walk, 16-byte words: the words a lane loads of each of its items
+  // before the stores (a pass of the warp covers 32 x unroll words of an
+  // item): 2, 3 or 4; 0 = the default. Items of one warp at a time
+  // (items_per_warp = 1) always take 2.
+  int unroll = 0;
+  // Row walk (transfer.cuh: a thread per 16-byte word) for one-layer
+  // launches whose rows are whole 16-byte words at a token stride on both
+  // sides (lf with a host-known base, pf, ph with 1-token pages) and whose
+  // bases are 16-byte aligned; others take the walks above. -1 = the
+  // default: on between device buffers (neither side KVSide::host), a word a
+  // thread when the quota gives every word a thread, else 2; 1 or 2 = on,
+  // that many words a thread; 0 = off.
+  int rows = -1;
 };
 
 #if __has_include(<cuda_runtime_api.h>)
