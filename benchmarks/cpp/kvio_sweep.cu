@@ -6,7 +6,8 @@
 // attribute, and a one-launch contiguous copy of the same bytes as their
 // ceiling, and a torch.compile-like row gather; device rows also with 3 or 4
 // words a lane per item and pass (KVTransferConfig::unroll), the row walk
-// (KVTransferConfig::rows), at 64 warps an SM and with no block bound. Picks the defaults of KVTransferConfig (results and the candidates
+// (KVTransferConfig::rows; all-layer rows too, where the layouts allow), at
+// 64 warps an SM and with no block bound. Picks the defaults of KVTransferConfig (results and the candidates
 // measured and dropped: transfer.cuh, docs/perf/kvcacheio.md).
 //   [KVIO_SWEEP_ONLY=text] kvio_sweep [tokens=16384] [layers=94]
 #include <cstdio>
@@ -348,6 +349,7 @@ int main(int argc, char** argv) {
         if (order == 1 && nl == 1) continue;  // one layer: both orders are the same walk
         if (pdl && (!rotate || sort != 0)) continue;
         if ((unroll > 2 || rows) && sort) continue;
+        if (rows && order == 1) continue;  // the row walk has one word order
         kvio_detail::KVRows probe;
         if (rows && !kvio_detail::rows_of(p, nullptr, probe)) continue;
         p.pdl = pdl;

@@ -261,12 +261,14 @@ TEST(KVTransferKernelConfig, RowWalkTakesOneLayerOfAlignedRows) {
   p.dst.layer_offset = 2;
   kvio_detail::KVRows r{};
   ASSERT_TRUE(kvio_detail::rows_of(p, nullptr, r));
-  EXPECT_EQ(r.src[1], pool + 1024);
-  EXPECT_EQ(r.src_stride, 256);
-  EXPECT_EQ(r.dst[0], pool + 2048 + 2 * 256);  // layer 2 of each token's row
-  EXPECT_EQ(r.dst_stride, 1024);
+  EXPECT_EQ(r.src.base[1], pool + 1024);
+  EXPECT_EQ(r.src.stride, 256);
+  EXPECT_EQ(r.dst.base[0], pool + 2048 + 2 * 256);  // layer 2 of each token's row
+  EXPECT_EQ(r.dst.stride, 1024);
+  EXPECT_EQ(r.dst.layer_step, 256);
   EXPECT_EQ(r.words, 16);
   EXPECT_EQ(r.total, 2 * 3 * 16);
+  EXPECT_FALSE(r.layered);  // one layer, bases known: kv_rows_kernel
   p.dst.layout = KVLayout::kPageHead;  // 1-token pages: rows as in pf
   p.dst.page_size = 1;
   p.head_num = 4;
@@ -280,23 +282,40 @@ TEST(KVTransferKernelConfig, RowWalkTakesOneLayerOfAlignedRows) {
   p.src.base[1] = pool + 1032;  // misaligned base
   EXPECT_FALSE(kvio_detail::rows_of(p, nullptr, r));
   p.src.base[1] = pool + 1024;
-  p.num_layers = 2;  // several layers
+  p.num_layers = 2;  // several layers of an lf side given by one base
   EXPECT_FALSE(kvio_detail::rows_of(p, nullptr, r));
   p.num_layers = 1;
   p.item_size = 264;  // not whole words
   EXPECT_FALSE(kvio_detail::rows_of(p, nullptr, r));
   p.item_size = 256;
   const int64_t ptrs[2] = {0, 0};
-  p.src.layer_ptrs[0] = ptrs;  // a base the host cannot read
+  p.src.layer_ptrs[0] = ptrs;  // per-layer addresses in a (device) array: the layer walk
+  p.src.layer_ptrs[1] = ptrs;
+  p.num_layers = 2;
+  ASSERT_TRUE(kvio_detail::rows_of(p, nullptr, r));
+  EXPECT_TRUE(r.layered);
+  EXPECT_EQ(r.src.layer_ptrs[1], ptrs);
+  EXPECT_EQ(r.num_layers, 2);
+  EXPECT_EQ(r.total, 2 * 2 * 3 * 16);
+  EXPECT_EQ(r.by_words.div(47), 2u);
+  EXPECT_EQ(r.by_indices.div(7), 2u);
+  EXPECT_EQ(r.by_layers.div(3), 1u);
+  p.num_indices = int64_t{1} << 30;  // 2^37 words: past the layer walk's 32-bit word numbers
   EXPECT_FALSE(kvio_detail::rows_of(p, nullptr, r));
-  p.src.layer_ptrs[0] = nullptr;
+  p.num_indices = 3;
+  p.num_layers = 1;
+  ASSERT_TRUE(kvio_detail::rows_of(p, nullptr, r));
+  EXPECT_TRUE(r.layered);  // one layer, but its base is in device memory
+  p.src.layer_ptrs[0] = p.src.layer_ptrs[1] = nullptr;
   p.src.inline_table = true;  // bases from the inline table
   EXPECT_FALSE(kvio_detail::rows_of(p, nullptr, r));
   KVInlineTable t{};
   t.src[0] = reinterpret_cast<int64_t>(pool + 512);
   t.src[1] = reinterpret_cast<int64_t>(pool + 1536);
   ASSERT_TRUE(kvio_detail::rows_of(p, &t, r));
-  EXPECT_EQ(r.src[1], pool + 1536);
+  EXPECT_EQ(r.src.base[1], pool + 1536);
+  p.num_layers = 2;  // an inline table of several layers: not the row walk
+  EXPECT_FALSE(kvio_detail::rows_of(p, &t, r));
 }
 
 // Pages of index_run tokens (the direct variants): entry j copies token
@@ -352,9 +371,20 @@ TEST(KVTransferKernel, RowWalkCopiesRunsOfTokens) {
   p.index_run = kRun;
   p.block_quota = 3;
   p.warps_per_block = 2;
-  for (int rows : {0, 1, 2}) {
+  // The same with the bases as device arrays of addresses (the layer walk).
+  int64_t* arrays = nullptr;
+  const int64_t bases[4] = {reinterpret_cast<int64_t>(ds), reinterpret_cast<int64_t>(ds + kTokens * kItem),
+                            reinterpret_cast<int64_t>(dd), reinterpret_cast<int64_t>(dd + kTokens * kItem)};
+  ASSERT_EQ(cudaMalloc(&arrays, sizeof bases), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(arrays, bases, sizeof bases, cudaMemcpyHostToDevice), cudaSuccess);
+  for (int rows : {0, 1, 2})
+  for (bool by_array : {false, true})
     for (bool wide : {false, true}) {
-      if (wide && rows == 0) continue;
+      if (wide && (rows == 0 || by_array)) continue;
+      for (int kv = 0; kv < 2; ++kv) {
+        p.src.layer_ptrs[kv] = by_array ? arrays + kv : nullptr;
+        p.dst.layer_ptrs[kv] = by_array ? arrays + 2 + kv : nullptr;
+      }
       ASSERT_EQ(cudaMemcpy(dd, hd.data(), hd.size(), cudaMemcpyHostToDevice), cudaSuccess);
       if (wide) {
         kvio_detail::KVRows r{};
@@ -371,13 +401,29 @@ TEST(KVTransferKernel, RowWalkCopiesRunsOfTokens) {
       ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
       std::vector<unsigned char> got(hd.size());
       ASSERT_EQ(cudaMemcpy(got.data(), dd, got.size(), cudaMemcpyDeviceToHost), cudaSuccess);
-      EXPECT_EQ(got, expect) << "rows " << rows << " wide " << wide;
+      EXPECT_EQ(got, expect) << "rows " << rows << " wide " << wide << " by_array " << by_array;
     }
-  }
+  cudaFree(arrays);
   cudaFree(ds);
   cudaFree(dd);
   cudaFree(dsi);
   cudaFree(ddi);
+}
+
+// The row walk's division by launch constants, against the hardware's on
+// divisors of every bit width, the edges of n and random n.
+TEST(KVTransferKernelConfig, DivU32MatchesDivision) {
+  std::mt19937 gen(11);
+  std::vector<uint32_t> ds = {1, 2, 3, 5, 6, 7, 63, 64, 65, 72, 94, 1000, 16384, 20001, 65535, 65536,
+                              (1u << 31) - 1, 1u << 31, (1u << 31) + 1, 0xfffffffeu, 0xffffffffu};
+  for (int i = 0; i < 200; ++i) ds.push_back((static_cast<uint32_t>(gen()) >> (gen() % 32)) | 1u);
+  for (uint32_t d : ds) {
+    const kvio_detail::DivU32 q = kvio_detail::make_div(d);
+    std::vector<uint32_t> ns = {0, 1, d - 1, d, d + 1, 2 * d - 1, 2 * d, 0x7fffffffu, 0x80000000u,
+                                0xfffffffeu, 0xffffffffu};
+    for (int i = 0; i < 2000; ++i) ns.push_back(static_cast<uint32_t>(gen()));
+    for (uint32_t n : ns) ASSERT_EQ(q.div(n), n / d) << n << " / " << d;
+  }
 }
 
 TEST(KVTransferKernelConfig, RejectsBadRows) {
@@ -450,6 +496,9 @@ INSTANTIATE_TEST_SUITE_P(
         Shape{LF, PH, 1, 512, 4, 1, false, false, 0},    // into a ph pool of 1-token pages (row walk)
         Shape{PH, LF, 1, 512, 4, 16, false, false, 0},   // out of 16-token pages (not the row walk)
         Shape{LF, LF, 1, 48, 1, 1, false, false, 0},     // rows of 3 words
+        Shape{LF, LF, 3, 1024, 1, 1, false, false, 8},   // per-layer addresses off 16: the layer walk's byte path
+        Shape{LF, PH, 3, 512, 4, 1, false, false, 0},    // several layers into 1-token pages (layer walk)
+        Shape{PF, LF, 7, 1152, 1, 1, false, false, 0},   // MLA rows out of a pf pool, 7 layers (layer walk)
         // pinned host <-> device
         Shape{LF, PF, 4, 1024, 1, 1, false, true, 0}, Shape{PF, LF, 1, 1024, 1, 1, true, false, 0},
         Shape{LF, PH, 3, 512, 4, 16, false, true, 0}, Shape{PH, LF, 3, 512, 4, 16, true, false, 0},

@@ -328,38 +328,93 @@ __global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParam
   }
 }
 
-// The row walk: one-layer transfers between device buffers whose items are
-// whole rows of 16-byte words at a token stride on both sides (lf, pf, ph
-// with 1-token pages; rows_of says which launches qualify). Each side's item
-// (kv, token) starts at base[kv] + token * stride, so a word's address is an
-// index load and a multiply away. The launch's words (all rows of K, then of
-// V) are laid end to end, and thread t copies words t, t + T, ... (T: the
-// grid's threads x kWords), kWords of them at a time, loads first. One word
-// a thread and a block per 256 words when the quota allows (no loop), as
-// the gather that torch.compile writes for dst[di] = src[si].
+// The row walk: transfers between device buffers whose items are whole rows
+// of 16-byte words at a token stride on both sides (lf, pf, ph with 1-token
+// pages; rows_of says which launches qualify). Item (kv, layer, token) of a
+// side starts at its layer base + token * stride, so a word's address is an
+// index load and a multiply away. The launch's words (kv-major, then layer,
+// then index, then word) are laid end to end, and thread t copies words t,
+// t + T, ... (T: the grid's threads x kWords), kWords of them at a time,
+// loads first. One word a thread and a block per 256 words when the quota
+// allows (no loop), as the gather that torch.compile writes for
+// dst[di] = src[si].
 // Why a walk of its own: the warp walk works out two items' addresses a
 // warp and copies them in passes of 64 words an item, so it keeps few bytes
 // in flight per register (64 registers a thread: 32 warps an SM) and a
 // 1152-byte MLA row (72 words) takes a second pass with 8 of 64 slots busy.
+// This walk takes 26-32 registers (64 warps an SM).
 // H100, kvio_sweep (session 10): a plain row gather of this shape ran one
 // layer of 16384 tokens at 0.874 x copy bandwidth (K/V) against 0.819 for
 // the warp walk, MLA rows 0.786 against 0.707-0.721, and at 262144 tokens
-// 0.954 / 0.898 against 0.916 / 0.860. A generic version of this walk that
-// worked out every word's address through item_addr (any layout and layer
-// count) was slower than the warp walk everywhere (0.72 against 0.82 at
-// 16384 tokens): the per-word address math is what a thread per word can
-// afford only when it is this short.
+// 0.954 / 0.898 against 0.916 / 0.860. H200 (session 11, kvio_sweep, one
+// layer of 16384 tokens, PDL as the torch ops launch): 19.1-19.9 us against
+// 20.4-20.6 us for the warp walk, 0.80-0.86 x the 2 GiB copy rate, where
+// cudaMemcpyAsync of the same 32 MB reaches 0.84. A generic version that
+// worked out every word's address through item_addr (any layout, 64-bit
+// divisions) was slower than the warp walk everywhere (0.72 against 0.82 at
+// 16384 tokens, session 10): so the layer walk below keeps to these layouts
+// and divides by launch constants with a multiply (DivU32).
+
+// n / d for 32-bit n and a divisor fixed per launch, as a multiply-high, an
+// add and two shifts (the round-up method: m = floor(2^32 (2^l - d) / d) + 1,
+// l = ceil(log2 d); exact for every n < 2^32 and 1 <= d < 2^32).
+struct DivU32 {
+  uint32_t m;
+  uint32_t s1, s2;  // min(l, 1), max(l - 1, 0)
+  SGL_HOST_DEVICE uint32_t div(uint32_t n) const {
+#ifdef __CUDA_ARCH__
+    const uint32_t t = __umulhi(m, n);
+#else
+    const uint32_t t = static_cast<uint32_t>((static_cast<uint64_t>(m) * n) >> 32);
+#endif
+    return (t + ((n - t) >> s1)) >> s2;
+  }
+};
+
+inline DivU32 make_div(uint32_t d) {
+  uint32_t l = 0;
+  while (l < 32 && (uint64_t{1} << l) < d) ++l;
+  DivU32 r;
+  r.m = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << l) - d)) / d + 1);
+  r.s1 = l < 1 ? l : 1;
+  r.s2 = l > 1 ? l - 1 : 0;
+  return r;
+}
+
+// One side of the row walk. Layer l of kv starts at base[kv] + l * layer_step
+// (pf / ph pools, and lf buffers given by a base), or at the address
+// layer_ptrs[kv][l] (lf buffers given as a device array of addresses).
+struct KVRowSide {
+  const char* base[2];
+  const int64_t* layer_ptrs[2];
+  int64_t stride;      // bytes between consecutive tokens' rows
+  int64_t layer_step;  // bytes between a token's rows of consecutive layers (base sides)
+};
+
 struct KVRows {
-  const char* src[2];
-  char* dst[2];
-  int64_t src_stride, dst_stride;  // bytes between consecutive tokens' rows
+  KVRowSide src, dst;
   const int64_t* src_indices;
   const int64_t* dst_indices;
   int64_t num_indices;
+  int64_t num_layers;
   int64_t index_run;  // KVTransferParams::index_run
   int64_t words;      // 16-byte words a row
-  int64_t total;      // words of the launch: num_kv * num_indices * words
+  int64_t total;      // words of the launch: num_kv * num_layers * num_indices * words
+  // Several layers or per-layer address arrays: kv_rows_layers_kernel with
+  // these divisors (32-bit word numbers; rows_of checks).
+  bool layered;
+  DivU32 by_words, by_indices, by_layers, by_run;
 };
+
+// Selects, not side.base[kv]: an indexed parameter array goes through the
+// stack.
+template <class C>
+SGL_DEVICE C* row_base(const KVRowSide& s, bool kv, uint32_t layer) {
+  const int64_t* ptrs = kv ? s.layer_ptrs[1] : s.layer_ptrs[0];
+  if (ptrs != nullptr) return reinterpret_cast<C*>(__ldg(ptrs + layer));
+  const char* b = kv ? s.base[1] : s.base[0];
+  return const_cast<C*>(b) + static_cast<int64_t>(layer) * s.layer_step;
+}
 
 template <class I, int kWords>
 __global__ void __launch_bounds__(1024) kv_rows_kernel(const KVRows r) {
@@ -385,17 +440,65 @@ __global__ void __launch_bounds__(1024) kv_rows_kernel(const KVRows r) {
           j -= static_cast<I>(in_run);
         }
         const int64_t st = __ldg(r.src_indices + j) + in_run, dt = __ldg(r.dst_indices + j) + in_run;
-        // Selects, not r.src[kv]: an indexed parameter array goes through
-        // the stack.
-        const char* sb = kv ? r.src[1] : r.src[0];
-        char* db = kv ? r.dst[1] : r.dst[0];
-        v[u] = load_word<16>(sb + st * r.src_stride + static_cast<int64_t>(w) * 16);
-        d[u] = db + dt * r.dst_stride + static_cast<int64_t>(w) * 16;
+        const char* sb = kv ? r.src.base[1] : r.src.base[0];
+        const char* db = kv ? r.dst.base[1] : r.dst.base[0];
+        v[u] = load_word<16>(sb + st * r.src.stride + static_cast<int64_t>(w) * 16);
+        d[u] = const_cast<char*>(db) + dt * r.dst.stride + static_cast<int64_t>(w) * 16;
       }
     }
 #pragma unroll
     for (int u = 0; u < kWords; ++u) {
       if (first + static_cast<I>(u) * blockDim.x < total) store_word<16>(d[u], v[u]);
+    }
+  }
+}
+
+// The row walk over several layers (or per-layer address arrays): word e is
+// word w of row (kv, layer, j), the four found with DivU32 multiplies.
+template <int kWords>
+__global__ void __launch_bounds__(1024) kv_rows_layers_kernel(const KVRows r) {
+  pdl_wait();  // as kv_rows_kernel
+  using W = typename WordOf<16>::type;
+  const uint32_t total = static_cast<uint32_t>(r.total), words = static_cast<uint32_t>(r.words);
+  const uint32_t n = static_cast<uint32_t>(r.num_indices), nl = static_cast<uint32_t>(r.num_layers);
+  const uint32_t run = static_cast<uint32_t>(r.index_run);
+  const uint32_t block_words = blockDim.x * kWords;
+  const uint32_t step = gridDim.x * block_words;
+  for (uint32_t first = blockIdx.x * block_words + threadIdx.x; first < total; first += step) {
+    W v[kWords];
+    char* d[kWords];
+#pragma unroll
+    for (int u = 0; u < kWords; ++u) {
+      const uint32_t e = first + u * blockDim.x;
+      if (e < total) {
+        const uint32_t item = r.by_words.div(e);
+        const uint32_t w = e - item * words;
+        const uint32_t kvl = r.by_indices.div(item);  // kv * nl + layer
+        uint32_t j = item - kvl * n;
+        const uint32_t k = r.by_layers.div(kvl);
+        const uint32_t layer = kvl - k * nl;
+        const bool kv = k != 0;
+        uint32_t in_run = 0;
+        if (run != 1) {
+          in_run = j - r.by_run.div(j) * run;
+          j -= in_run;
+        }
+        const int64_t st = __ldg(r.src_indices + j) + in_run, dt = __ldg(r.dst_indices + j) + in_run;
+        const char* sp = row_base<const char>(r.src, kv, layer) + st * r.src.stride + static_cast<int64_t>(w) * 16;
+        d[u] = row_base<char>(r.dst, kv, layer) + dt * r.dst.stride + static_cast<int64_t>(w) * 16;
+        if (((reinterpret_cast<uintptr_t>(sp) | reinterpret_cast<uintptr_t>(d[u])) & 15) == 0) {
+          v[u] = load_word<16>(sp);
+        } else {
+          // A per-layer address off 16 bytes (the host cannot check the
+          // device array): this word byte by byte, stored here.
+          for (int b = 0; b < 16; ++b) d[u][b] = sp[b];
+          d[u] = nullptr;
+        }
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kWords; ++u) {
+      if (first + u * blockDim.x < total && d[u] != nullptr) store_word<16>(d[u], v[u]);
     }
   }
 }
@@ -606,59 +709,71 @@ cudaError_t launch_warp(const KVTransferParams& p, const Table& table, int64_t r
   return launch_kernel(kv_transfer_kernel<Table, 2, 2>, grid, block, 0, stream, p.pdl, p, table, run);
 }
 
-// The row walk's view of a launch, if it qualifies: one layer, every row a
-// whole number of 16-byte words at a token stride on both sides (lf with a
-// host-known base, pf, ph with 1-token pages), every base and stride 16-byte
-// aligned.
+// The row walk's view of a launch, if it qualifies: every row a whole
+// number of 16-byte words at a token stride on both sides (lf, pf, ph with
+// 1-token pages), every base and stride 16-byte aligned where the host can
+// see it (per-layer addresses in a device array are checked by the kernel,
+// word by word). One layer with host-known bases: kv_rows_kernel;
+// several layers or per-layer address arrays: kv_rows_layers_kernel, which
+// needs the launch's words in 32 bits and takes no inline table.
 inline bool rows_of(const KVTransferParams& p, const KVInlineTable* table, KVRows& r) {
-  if (p.num_layers != 1 || p.item_size % 16 != 0 || p.num_kv < 1 || p.num_kv > 2) return false;
+  if (p.item_size % 16 != 0 || p.num_kv < 1 || p.num_kv > 2 || p.num_layers < 1) return false;
+  r = KVRows{};
+  r.words = p.item_size / 16;
+  r.total = p.num_kv * p.num_layers * p.num_indices * r.words;
+  bool arrays = false;
   uint64_t a = 0;
   for (int side = 0; side < 2; ++side) {
     const KVSide& s = side == 0 ? p.src : p.dst;
-    int64_t stride = p.item_size;
-    char* base[2] = {nullptr, nullptr};
+    KVRowSide& o = side == 0 ? r.src : r.dst;
+    o.stride = p.item_size;
+    o.layer_step = 0;
     for (int64_t kv = 0; kv < p.num_kv; ++kv) {
       switch (s.layout) {
         case KVLayout::kLayerFirst:
           if (s.inline_table) {
-            if (table == nullptr) return false;
-            base[kv] = reinterpret_cast<char*>((side == 0 ? table->src : table->dst)[kv]);
+            if (table == nullptr || p.num_layers != 1) return false;
+            o.base[kv] = reinterpret_cast<const char*>((side == 0 ? table->src : table->dst)[kv]);
           } else if (s.layer_ptrs[kv] != nullptr) {
-            return false;  // the base is in device memory
+            o.layer_ptrs[kv] = s.layer_ptrs[kv];
+            arrays = true;
           } else {
-            base[kv] = static_cast<char*>(s.base[kv]);
+            if (p.num_layers != 1) return false;  // one buffer per layer: a base serves one layer
+            o.base[kv] = static_cast<const char*>(s.base[kv]);
           }
           break;
         case KVLayout::kPageFirst:
-          base[kv] = static_cast<char*>(s.base[kv]) + s.layer_offset * p.item_size;
-          stride = s.layout_dim;
+          o.base[kv] = static_cast<const char*>(s.base[kv]) + s.layer_offset * p.item_size;
+          o.stride = s.layout_dim;
+          o.layer_step = p.item_size;
           break;
         default:
           if (s.page_size != 1) return false;  // a page's tokens between a token's rows
-          base[kv] = static_cast<char*>(s.base[kv]) + s.layer_offset * p.item_size;
-          stride = s.layout_dim;
+          o.base[kv] = static_cast<const char*>(s.base[kv]) + s.layer_offset * p.item_size;
+          o.stride = s.layout_dim;
+          o.layer_step = p.item_size;
           break;
       }
-      a |= reinterpret_cast<uint64_t>(base[kv]);
+      a |= reinterpret_cast<uint64_t>(o.base[kv]);
     }
-    a |= static_cast<uint64_t>(stride);
-    if (side == 0) {
-      r.src[0] = base[0];
-      r.src[1] = base[1];
-      r.src_stride = stride;
-    } else {
-      r.dst[0] = base[0];
-      r.dst[1] = base[1];
-      r.dst_stride = stride;
-    }
+    a |= static_cast<uint64_t>(o.stride);
   }
   if (a % 16 != 0) return false;
   r.src_indices = p.src_indices;
   r.dst_indices = p.dst_indices;
   r.num_indices = p.num_indices;
+  r.num_layers = p.num_layers;
   r.index_run = p.index_run;
-  r.words = p.item_size / 16;
-  r.total = p.num_kv * p.num_indices * r.words;
+  r.layered = arrays || p.num_layers > 1;
+  if (r.layered) {
+    // Word numbers, with the loop's last step, in 32 bits.
+    if (r.total >= (int64_t{1} << 31) || p.num_indices >= (int64_t{1} << 31) || p.index_run >= (int64_t{1} << 31))
+      return false;
+    r.by_words = make_div(static_cast<uint32_t>(r.words));
+    r.by_indices = make_div(static_cast<uint32_t>(p.num_indices));
+    r.by_layers = make_div(static_cast<uint32_t>(p.num_layers));
+    r.by_run = make_div(static_cast<uint32_t>(p.index_run));
+  }
   return true;
 }
 
@@ -669,6 +784,10 @@ inline cudaError_t launch_rows(const KVTransferParams& p, const KVRows& r, int w
   if (words == 0) words = div_up<int64_t>(r.total, threads) <= p.block_quota ? 1 : 2;
   const dim3 grid(static_cast<unsigned>(grid_blocks(p, div_up<int64_t>(r.total, threads * words))));
   const dim3 block(static_cast<unsigned>(threads));
+  if (r.layered) {  // r.total < 2^31 and a step below 2^31 words (grid_blocks): no wrap
+    if (words == 1) return launch_kernel(kv_rows_layers_kernel<1>, grid, block, 0, stream, p.pdl, r);
+    return launch_kernel(kv_rows_layers_kernel<2>, grid, block, 0, stream, p.pdl, r);
+  }
   // 32-bit word indices when the loop's last step cannot wrap.
   const bool narrow = r.total + static_cast<int64_t>(grid.x) * threads * words < (int64_t{1} << 32);
   if (narrow) {

@@ -92,10 +92,11 @@ struct KVTransferConfig {
   // item): 2, 3 or 4; 0 = the default. Items of one warp at a time
   // (items_per_warp = 1) always take 2.
   int unroll = 0;
-  // Row walk (transfer.cuh: a thread per 16-byte word) for one-layer
-  // launches whose rows are whole 16-byte words at a token stride on both
-  // sides (lf with a host-known base, pf, ph with 1-token pages) and whose
-  // bases are 16-byte aligned; others take the walks above. -1 = the
+  // Row walk (transfer.cuh: a thread per 16-byte word) for launches whose
+  // rows are whole 16-byte words at a token stride on both sides (lf with a
+  // base or a device array of per-layer addresses, or one layer from the
+  // inline table; pf; ph with 1-token pages) and whose host-known bases are
+  // 16-byte aligned; others take the walks above. -1 = the
   // default: on between device buffers (neither side KVSide::host), a word a
   // thread when the quota gives every word a thread, else 2; 1 or 2 = on,
   // that many words a thread; 0 = off.
