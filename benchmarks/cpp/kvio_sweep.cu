@@ -337,8 +337,8 @@ int main(int argc, char** argv) {
       // One-layer device rows also launched with the PDL attribute (as the
       // torch ops do on sm_90; the kernels trigger no early start: transfer.cuh).
       // Walks for device rows: the warp walk with 2, 3 or 4 words a lane of
-      // each item per pass (KVTransferConfig::unroll), the row walk (one
-      // layer) with 1 or 2 words a thread; {rows, unroll}.
+      // each item per pass (KVTransferConfig::unroll), the row walk (where
+      // the layouts allow it) with 1 or 2 words a thread; {rows, unroll}.
       std::vector<std::pair<int, int>> walks = {{0, 0}};
       if (!host) walks = {{0, 2}, {0, 3}, {0, 4}, {1, 0}, {2, 0}};
       for (int pdl : {0, 1})
