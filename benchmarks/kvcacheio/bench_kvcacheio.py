@@ -205,7 +205,7 @@ def main():
                                             calls_per_graph=2 * rot, reps=7)
         return same_cache[nbytes]
 
-    d2d_rows, host_rows = [], []
+    d2d_rows, host_rows, free_rows = [], [], []
     for page in pages:
         si = page_indices(page, TOKENS, gen).to(dev)
         di = page_indices(page, TOKENS, gen).to(dev)
@@ -274,6 +274,16 @@ def main():
                 row.us["sgl_kernel"] = timed(d2d, payload)
             d2d_rows.append(row)
             print(format_table([row], copy_gbps, baselines=(SAME,)).splitlines()[-1], flush=True)
+            if nl > 1 and not direct:
+                # The same transfer with no block bound (a caller that gives
+                # it the whole GPU): the d2d lambdas read q_d when called.
+                bounded = dict(q_d)
+                q_d.update(block_quota=UNBOUNDED, num_warps_per_block=8)
+                free = Row(row.name, f"{nl}L x {kvs}kv, quota {UNBOUNDED} x 8 warps", 2 * payload)
+                free.us["sgl_kernel"] = timed(d2d, payload)
+                q_d.update(bounded)
+                free_rows.append(free)
+                print(format_table([free], copy_gbps, baselines=()).splitlines()[-1], flush=True)
             if host is None:
                 continue
             us, base = paired_us(host, memcpy_fn(direction, payload), payload)
@@ -306,12 +316,16 @@ def main():
                f"{d2d_quota} x {d2d_warps} warps) against a contiguous copy of the same bytes and torch "
                "(dst[di] = src[si], eager and torch.compile)\n\n"
                + format_table(scan_rows, copy_gbps, baselines=SCAN_BASELINES))
-    text = header + d2d_md + "\n\n" + scan_md + "\n\n" + host_md + "\n"
+    free_md = ("## all-layer device -> device with no block bound (block_quota "
+               f"{UNBOUNDED} x 8 warps: a grid of a thread per 16-byte word where the row walk applies)\n\n"
+               + format_table(free_rows, copy_gbps, baselines=()))
+    text = header + d2d_md + "\n\n" + free_md + "\n\n" + scan_md + "\n\n" + host_md + "\n"
     with open(os.path.join(args.out, "kvcacheio.md"), "w") as f:
         f.write(text)
     with open(os.path.join(args.out, "kvcacheio.json"), "w") as f:
         json.dump({"copy_gbps": copy_gbps, "layers": layers, "d2d": [r.__dict__ for r in d2d_rows],
-                   "one_layer_scan": [r.__dict__ for r in scan_rows], "host": host_rows}, f, indent=1)
+                   "one_layer_scan": [r.__dict__ for r in scan_rows], "host": host_rows,
+                   "d2d_unbounded": [r.__dict__ for r in free_rows]}, f, indent=1)
     plot(d2d_rows, copy_gbps, os.path.join(args.out, "kvcacheio.png"), "sgl_kernel kvcacheio (device -> device)",
          ["sgl_kernel"])
     print()

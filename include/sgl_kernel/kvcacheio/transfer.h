@@ -96,10 +96,11 @@ struct KVTransferConfig {
   // rows are whole 16-byte words at a token stride on both sides (lf with a
   // base or a device array of per-layer addresses, or one layer from the
   // inline table; pf; ph with 1-token pages) and whose host-known bases are
-  // 16-byte aligned; others take the walks above. -1 = the
-  // default: on between device buffers (neither side KVSide::host), a word a
-  // thread when the quota gives every word a thread, else 2; 1 or 2 = on,
-  // that many words a thread; 0 = off.
+  // 16-byte aligned; others take the walks above. -1 = the default: on
+  // between device buffers (neither side KVSide::host) for one layer, and
+  // for several layers (or per-layer address arrays) when the quota gives
+  // every word a thread; a word a thread when the quota allows, else 2.
+  // 1 or 2 = on, that many words a thread; 0 = off.
   int rows = -1;
 };
 
