@@ -379,7 +379,7 @@ int main(int argc, char** argv) {
         if (rows) {
           std::snprintf(walk, sizeof walk, "rows %d", rows);
         } else {
-          std::snprintf(walk, sizeof walk, "warp %d x %d", per_warp, unroll ? unroll : kvio_detail::default_unroll(p));
+          std::snprintf(walk, sizeof walk, "warp %d x %d", per_warp, unroll ? unroll : kvio_detail::kUnroll);
         }
         std::printf("| %s%s | %d x %d | %s | %d | %d | %.1f | %.1f | %.3f | %.3f |\n", s.name, pdl ? " +pdl" : "",
                     quota, warps, walk, order, sort, us, payload / us / 1e3, ref / us, 2.0 * payload / us / rate);

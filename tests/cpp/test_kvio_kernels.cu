@@ -23,6 +23,21 @@ bool have_gpu() {
   return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
 }
 
+// A one-layer launch of n items of `item` bytes, one piece each, single-token
+// runs, one block of one warp; sides, indices and shape set by the caller.
+KVTransferParams one_layer(int64_t num_kv, int64_t n, int64_t item) {
+  KVTransferParams p{};
+  p.num_indices = n;
+  p.num_layers = 1;
+  p.num_kv = num_kv;
+  p.item_size = item;
+  p.head_num = 1;
+  p.index_run = 1;
+  p.block_quota = 1;
+  p.warps_per_block = 1;
+  return p;
+}
+
 // One pool: L layers of `tokens` items of `item` bytes (head_num pieces), K
 // and V, in layout `layout`. lf pools are one allocation per (kv, layer).
 struct Pool {
@@ -244,13 +259,7 @@ TEST_P(KVTransferKernel, EveryWalkMatchesHostBitwise) {
 // it takes.
 TEST(KVTransferKernelConfig, RowWalkTakesOneLayerOfAlignedRows) {
   alignas(16) static char pool[4096];
-  KVTransferParams p{};
-  p.num_layers = 1;
-  p.num_kv = 2;
-  p.num_indices = 3;
-  p.item_size = 256;
-  p.head_num = 1;
-  p.index_run = 1;
+  KVTransferParams p = one_layer(2, 3, 256);
   p.src.layout = KVLayout::kLayerFirst;
   p.src.base[0] = pool;
   p.src.base[1] = pool + 1024;
@@ -355,7 +364,7 @@ TEST(KVTransferKernel, RowWalkCopiesRunsOfTokens) {
   ASSERT_EQ(cudaMemcpy(ds, hs.data(), hs.size(), cudaMemcpyHostToDevice), cudaSuccess);
   ASSERT_EQ(cudaMemcpy(dsi, si.data(), kN * sizeof(int64_t), cudaMemcpyHostToDevice), cudaSuccess);
   ASSERT_EQ(cudaMemcpy(ddi, di.data(), kN * sizeof(int64_t), cudaMemcpyHostToDevice), cudaSuccess);
-  KVTransferParams p{};
+  KVTransferParams p = one_layer(2, kN, kItem);
   p.src.layout = p.dst.layout = KVLayout::kLayerFirst;
   p.src.base[0] = ds;
   p.src.base[1] = ds + kTokens * kItem;
@@ -363,11 +372,6 @@ TEST(KVTransferKernel, RowWalkCopiesRunsOfTokens) {
   p.dst.base[1] = dd + kTokens * kItem;
   p.src_indices = dsi;
   p.dst_indices = ddi;
-  p.num_indices = kN;
-  p.num_layers = 1;
-  p.num_kv = 2;
-  p.item_size = kItem;
-  p.head_num = 1;
   p.index_run = kRun;
   p.block_quota = 3;
   p.warps_per_block = 2;
@@ -428,15 +432,7 @@ TEST(KVTransferKernelConfig, DivU32MatchesDivision) {
 
 // Config fields out of range: rows, unroll, sort_chunk.
 TEST(KVTransferKernelConfig, RejectsBadConfig) {
-  KVTransferParams p{};
-  p.num_indices = 1;
-  p.num_layers = 1;
-  p.num_kv = 1;
-  p.item_size = 16;
-  p.head_num = 1;
-  p.index_run = 1;
-  p.block_quota = 1;
-  p.warps_per_block = 1;
+  const KVTransferParams p = one_layer(1, 1, 16);
   auto rejected = [&](const KVTransferConfig& cfg) {
     return kvio_detail::run_kv_transfer(p, nullptr, cfg, nullptr) == cudaErrorInvalidValue;
   };

@@ -703,10 +703,10 @@ cudaError_t launch_warp(const KVTransferParams& p, const Table& table, int64_t r
                         int unroll, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(grid_blocks(p, div_up<int64_t>(div_up<int64_t>(items, per_warp), p.warps_per_block))));
   const dim3 block(static_cast<unsigned>(32 * p.warps_per_block));
-  if (per_warp == 1) return launch_kernel(kv_transfer_kernel<Table, 1, 2>, grid, block, 0, stream, p.pdl, p, table, run);
+  if (per_warp == 1) return launch_kernel(kv_transfer_kernel<Table, 1, kUnroll>, grid, block, 0, stream, p.pdl, p, table, run);
   if (unroll == 3) return launch_kernel(kv_transfer_kernel<Table, 2, 3>, grid, block, 0, stream, p.pdl, p, table, run);
   if (unroll == 4) return launch_kernel(kv_transfer_kernel<Table, 2, 4>, grid, block, 0, stream, p.pdl, p, table, run);
-  return launch_kernel(kv_transfer_kernel<Table, 2, 2>, grid, block, 0, stream, p.pdl, p, table, run);
+  return launch_kernel(kv_transfer_kernel<Table, 2, kUnroll>, grid, block, 0, stream, p.pdl, p, table, run);
 }
 
 // The row walk's view of a launch, if it qualifies: every row a whole
@@ -742,13 +742,10 @@ inline bool rows_of(const KVTransferParams& p, const KVInlineTable* table, KVRow
             o.base[kv] = static_cast<const char*>(s.base[kv]);
           }
           break;
-        case KVLayout::kPageFirst:
-          o.base[kv] = static_cast<const char*>(s.base[kv]) + s.layer_offset * p.item_size;
-          o.stride = s.layout_dim;
-          o.layer_step = p.item_size;
-          break;
-        default:
+        default:  // ph: with 1-token pages, a pf pool's rows
           if (s.page_size != 1) return false;  // a page's tokens between a token's rows
+          [[fallthrough]];
+        case KVLayout::kPageFirst:
           o.base[kv] = static_cast<const char*>(s.base[kv]) + s.layer_offset * p.item_size;
           o.stride = s.layout_dim;
           o.layer_step = p.item_size;
@@ -777,11 +774,16 @@ inline bool rows_of(const KVTransferParams& p, const KVInlineTable* table, KVRow
   return true;
 }
 
+// The quota gives every word of the row walk a thread (no grid-stride loop).
+inline bool rows_one_shot(const KVTransferParams& p, const KVRows& r) {
+  return div_up<int64_t>(r.total, 32 * static_cast<int64_t>(p.warps_per_block)) <= p.block_quota;
+}
+
 // words: 16-byte words a thread copies at a time, 1 or 2; 0: 1 when the
 // quota gives every word a thread, else 2.
 inline cudaError_t launch_rows(const KVTransferParams& p, const KVRows& r, int words, cudaStream_t stream) {
   const int64_t threads = 32 * static_cast<int64_t>(p.warps_per_block);
-  if (words == 0) words = div_up<int64_t>(r.total, threads) <= p.block_quota ? 1 : 2;
+  if (words == 0) words = rows_one_shot(p, r) ? 1 : 2;
   const dim3 grid(static_cast<unsigned>(grid_blocks(p, div_up<int64_t>(r.total, threads * words))));
   const dim3 block(static_cast<unsigned>(threads));
   if (r.layered) {  // r.total < 2^31 and a step below 2^31 words (grid_blocks): no wrap
@@ -839,13 +841,6 @@ inline int64_t order_run(const KVTransferParams& p, int order) {
   return 1;
 }
 
-// 16-byte words a lane loads of each item per pass of the plain walk
-// (KVTransferConfig::unroll).
-inline int default_unroll(const KVTransferParams& p) {
-  (void)p;
-  return kUnroll;
-}
-
 inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTable* table, const KVTransferConfig& cfg,
                                    cudaStream_t stream) {
   const int64_t items = p.num_kv * p.num_layers * p.num_indices;
@@ -873,7 +868,7 @@ inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTabl
                       (cfg.sort_chunk != -1 || items / p.block_quota >= kMinSortChunk);
   const bool by_dst = p.dst.host && !p.src.host;  // sort by the host side's addresses
   const int per_warp = cfg.items_per_warp == 0 ? kItemsPerWarp : cfg.items_per_warp;
-  const int unroll = cfg.unroll == 0 ? default_unroll(p) : cfg.unroll;
+  const int unroll = cfg.unroll == 0 ? kUnroll : cfg.unroll;
   // The row walk where it applies, by default between device buffers only
   // (the walks for host memory were tuned on the warp walk), and over
   // several layers only when the quota gives every word a thread. H200,
@@ -882,8 +877,7 @@ inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTabl
   // walk; one-shot (no block bound, 4 warps a block) 0.919 against 0.880.
   KVRows rows{};
   if (!sorted && (cfg.rows > 0 || (cfg.rows == -1 && !host)) && rows_of(p, needs_table ? table : nullptr, rows)) {
-    const bool one_shot = div_up<int64_t>(rows.total, 32 * static_cast<int64_t>(p.warps_per_block)) <= p.block_quota;
-    if (cfg.rows > 0 || !rows.layered || one_shot) return launch_rows(p, rows, cfg.rows > 0 ? cfg.rows : 0, stream);
+    if (cfg.rows > 0 || !rows.layered || rows_one_shot(p, rows)) return launch_rows(p, rows, cfg.rows > 0 ? cfg.rows : 0, stream);
   }
   auto launch = [&](const auto& tbl) {
     return sorted ? launch_sorted(p, tbl, run, items, sort_chunk, by_dst, stream)
