@@ -101,6 +101,13 @@ struct Setup {
   // block's share of the items by host address would give); 0: not sorted.
   int64_t sorted_window = 0;
   int64_t item = kItem;  // bytes an item (kMlaItem: one-layer lf -> lf only)
+  // > 0: both sides' index lists are random orders of pages of `runs`
+  // consecutive tokens, different on each side, as bench_kvcacheio.py picks
+  // them (1: random tokens both sides); overrides scattered_src.
+  int64_t runs = 0;
+  // lf sides take their per-layer bases from the inline table, as the
+  // pointer-list (direct) variants do: a launch of `table_layers` layers.
+  int64_t table_layers = 0;
 };
 
 }  // namespace
@@ -133,6 +140,20 @@ int main(int argc, char** argv) {
   std::iota(seq.begin(), seq.end(), 0);
   CHECK(cudaMemcpy(idx_seq, seq.data(), tokens * sizeof(int64_t), cudaMemcpyHostToDevice));
   CHECK(cudaMemcpy(idx_perm, perm.data(), tokens * sizeof(int64_t), cudaMemcpyHostToDevice));
+  // Random orders of pages of `run` consecutive tokens (seed: one list per side),
+  // of `count` tokens (default: tokens).
+  auto page_perm = [&](int64_t run, unsigned seed, int64_t count = 0) {
+    std::vector<int64_t> pages((count ? count : tokens) / run), v;
+    std::iota(pages.begin(), pages.end(), 0);
+    std::mt19937 g(seed);
+    std::shuffle(pages.begin(), pages.end(), g);
+    for (int64_t pg : pages)
+      for (int64_t i = 0; i < run; ++i) v.push_back(pg * run + i);
+    int64_t* d = nullptr;
+    if (cudaMalloc(&d, v.size() * sizeof(int64_t)) != cudaSuccess) std::abort();
+    cudaMemcpy(d, v.data(), v.size() * sizeof(int64_t), cudaMemcpyHostToDevice);
+    return d;
+  };
   auto windows_sorted = [&](int64_t w) {
     std::vector<int64_t> v = perm;
     for (int64_t a = 0; a < tokens; a += w) std::sort(v.begin() + a, v.begin() + std::min(tokens, a + w));
@@ -154,6 +175,8 @@ int main(int argc, char** argv) {
     CHECK(cudaMemcpy(lf_ptrs[kv], ptrs.data(), layers * sizeof(int64_t), cudaMemcpyHostToDevice));
   }
   Buf dev_lf2[2] = {alloc(tokens * kMlaItem, false), alloc(tokens * kMlaItem, false)};  // one more layer, for lf -> lf
+  std::vector<Buf> dev_lf_dst;  // all-layer lf -> lf destinations (allocated below when a case needs them)
+  int64_t* lf_dst_ptrs[2] = {nullptr, nullptr};
   Buf dev_pf[2] = {alloc(pool_bytes, false), alloc(pool_bytes, false)};
   Buf host_pf[2];  // allocated below, once the cases are known
 
@@ -192,12 +215,55 @@ int main(int argc, char** argv) {
       {"d2h all_layer lf->pf", KVLayout::kLayerFirst, KVLayout::kPageFirst, false, true, true, 1},
       {"d2h all_layer lf->ph p1", KVLayout::kLayerFirst, KVLayout::kPageHead, false, true, true, 1},
       {"d2h all_layer lf->ph p16", KVLayout::kLayerFirst, KVLayout::kPageHead, false, true, true, 16},
+      // As bench_kvcacheio.py: random pages (or tokens) on both sides.
+      {"d2d bench all_layer lf->lf p1", KVLayout::kLayerFirst, KVLayout::kLayerFirst, false, false, true, 1, false, 2,
+       0, kItem, 1},
+      {"d2d bench all_layer lf->pf p1", KVLayout::kLayerFirst, KVLayout::kPageFirst, false, false, true, 1, false, 2, 0,
+       kItem, 1},
+      {"d2d bench all_layer lf->pf p64", KVLayout::kLayerFirst, KVLayout::kPageFirst, false, false, true, 64, false, 2,
+       0, kItem, 64},
+      {"d2d bench all_layer lf->ph p1", KVLayout::kLayerFirst, KVLayout::kPageHead, false, false, true, 1, false, 2, 0,
+       kItem, 1},
+      {"d2d bench all_layer lf->ph p16", KVLayout::kLayerFirst, KVLayout::kPageHead, false, false, true, 16, false, 2,
+       0, kItem, 16},
+      {"d2d bench all_layer lf->ph p64", KVLayout::kLayerFirst, KVLayout::kPageHead, false, false, true, 64, false, 2,
+       0, kItem, 64},
+      {"d2d bench all_layer mla lf->lf p1", KVLayout::kLayerFirst, KVLayout::kLayerFirst, false, false, true, 1, false,
+       1, 0, kItem, 1},
+      // transfer_kv_direct: 64 pools a launch (K and V alike), pages as index runs.
+      {"d2d bench direct lf->lf p1", KVLayout::kLayerFirst, KVLayout::kLayerFirst, false, false, true, 1, false, 1, 0,
+       kItem, 1, 64},
+      {"d2d bench direct lf->lf p16", KVLayout::kLayerFirst, KVLayout::kLayerFirst, false, false, true, 16, false, 1, 0,
+       kItem, 16, 64},
+      // transfer_kv_all_layer_direct_lf_pf: 32 layers of K and V a launch.
+      {"d2d bench direct lf->pf p1", KVLayout::kLayerFirst, KVLayout::kPageFirst, false, false, true, 1, false, 2, 0,
+       kItem, 1, 32},
+      {"d2d bench per_layer ph->lf p16", KVLayout::kPageHead, KVLayout::kLayerFirst, false, false, false, 16, false, 2,
+       0, kItem, 16},
+      {"d2d bench per_layer ph->lf p64", KVLayout::kPageHead, KVLayout::kLayerFirst, false, false, false, 64, false, 2,
+       0, kItem, 64},
+      {"d2d bench per_layer lf->lf p1", KVLayout::kLayerFirst, KVLayout::kLayerFirst, false, false, false, 1, false, 2,
+       0, kItem, 1},
   };
 
   bool need_host = false;
   for (const Setup& s : setups)
     if (!only || std::strstr(s.name, only)) need_host = need_host || s.src_host || s.dst_host;
   if (need_host) host_pf[0] = alloc(pool_bytes, true), host_pf[1] = alloc(pool_bytes, true);
+  bool need_lf_dst = false;
+  for (const Setup& s : setups)
+    if ((!only || std::strstr(s.name, only)) && s.all_layers && s.dst_layout == KVLayout::kLayerFirst)
+      need_lf_dst = true;
+  if (need_lf_dst) {
+    dev_lf_dst.resize(2 * layers);
+    for (auto& b : dev_lf_dst) b = alloc(tokens * kItem, false);
+    for (int kv = 0; kv < 2; ++kv) {
+      std::vector<int64_t> ptrs(layers);
+      for (int64_t l = 0; l < layers; ++l) ptrs[l] = reinterpret_cast<int64_t>(dev_lf_dst[kv * layers + l].p);
+      CHECK(cudaMalloc(&lf_dst_ptrs[kv], layers * sizeof(int64_t)));
+      CHECK(cudaMemcpy(lf_dst_ptrs[kv], ptrs.data(), layers * sizeof(int64_t), cudaMemcpyHostToDevice));
+    }
+  }
 
   // cudaMemcpyAsync of the same payload, contiguous, per direction.
   auto memcpy_us = [&](bool src_host, bool dst_host, int64_t bytes) {
@@ -249,12 +315,62 @@ int main(int argc, char** argv) {
   }
   CHECK(cudaGetLastError());
 
+  // The ceiling for device->device transfers of random rows on both sides
+  // (bench_kvcacheio.py's index lists) at the all-layer size: a gather of
+  // the 1024-byte rows of one device pool into the other (tokens x layers
+  // rows each side) in random orders of runs of 1, 16 or 64 rows, no index
+  // arithmetic beyond a division, against a copy kernel of the same bytes.
+  if (!only || std::strstr("ceiling", only)) {
+    std::printf("| random-row ceiling, %lld MB a side | how | us | x 2 GiB-copy rate of cudaMemcpyAsync |\n",
+                static_cast<long long>(pool_bytes >> 20));
+    std::printf("|---|---|---|---|\n");
+    const int64_t rows = tokens * layers;
+    const unsigned words = static_cast<unsigned>(kItem / 16);
+    if (rows * words < (int64_t{1} << 31)) {
+      const unsigned total = static_cast<unsigned>(rows * words);
+      auto d = reinterpret_cast<uint4*>(dev_pf[1].p);
+      auto sp = reinterpret_cast<const uint4*>(dev_pf[0].p);
+      for (int blocks : {2 * sms, 8 * sms}) {
+        const int threads = blocks == 2 * sms ? 512 : 256;
+        const float us = median_us([&](int) { copy_kernel<2><<<blocks, threads>>>(d, sp, total); }, 3);
+        std::printf("| contiguous | copy kernel %d x %d | %.1f | %.3f |\n", blocks, threads, us,
+                    2.0 * pool_bytes / us / rate);
+      }
+      for (int64_t run : {1, 16, 64}) {
+        int64_t* si = page_perm(run, 21, rows);
+        int64_t* di = page_perm(run, 22, rows);
+        const int gshapes[][3] = {{0, 256, 1}, {0, 256, 2}, {2 * sms, 512, 2}, {2 * sms, 1024, 2}, {8 * sms, 256, 2}};
+        for (const auto& g : gshapes) {
+          const int threads = g[1], ku = g[2];
+          const unsigned blocks = g[0] ? g[0] : (total + threads * ku - 1) / (threads * ku);
+          const float us = median_us(
+              [&](int) {
+                if (ku == 1) {
+                  row_gather_kernel<1><<<blocks, threads>>>(d, d, sp, sp, si, di, static_cast<unsigned>(rows), words,
+                                                           total);
+                } else {
+                  row_gather_kernel<2><<<blocks, threads>>>(d, d, sp, sp, si, di, static_cast<unsigned>(rows), words,
+                                                           total);
+                }
+              },
+              3);
+          CHECK(cudaGetLastError());
+          std::printf("| runs of %lld rows | row gather %u x %d, %d a thread | %.1f | %.3f |\n",
+                      static_cast<long long>(run), blocks, threads, ku, us, 2.0 * pool_bytes / us / rate);
+        }
+        CHECK(cudaFree(si));
+        CHECK(cudaFree(di));
+      }
+    }
+    std::fflush(stdout);
+  }
+
   std::printf(
       "| case | quota x warps | walk | order | sort_chunk | us | GB/s payload | x cudaMemcpyAsync | x copy BW |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
   for (const Setup& s : setups) {
     if (only && !std::strstr(s.name, only)) continue;
-    const int64_t nl = s.all_layers ? layers : 1;
+    const int64_t nl = s.table_layers ? s.table_layers : s.all_layers ? layers : 1;
     const int64_t payload = s.num_kv * nl * tokens * s.item;
     const bool rotate = !s.src_host && !s.dst_host && !s.all_layers;
     const int64_t ref_bytes = payload < pool_bytes ? payload : pool_bytes;
@@ -296,22 +412,44 @@ int main(int argc, char** argv) {
       }
     }
     KVTransferParams p{};
+    KVInlineTable tbl{};
     p.src = s.src_layout == KVLayout::kLayerFirst ? lf_side(s.all_layers)
                                                   : paged_side(s.src_layout, s.src_host, s.page);
     if (s.dst_layout == KVLayout::kLayerFirst) {
       p.dst = lf_side(false);
-      for (int kv = 0; kv < 2; ++kv) p.dst.base[kv] = dev_lf2[kv].p;
+      for (int kv = 0; kv < 2; ++kv) {
+        p.dst.base[kv] = s.all_layers ? nullptr : dev_lf2[kv].p;
+        p.dst.layer_ptrs[kv] = s.all_layers ? lf_dst_ptrs[kv] : nullptr;
+      }
     } else {
       p.dst = paged_side(s.dst_layout, s.dst_host, s.page);
     }
-    p.src_indices = s.sorted_window ? windows_sorted(s.sorted_window) : s.scattered_src ? idx_perm : idx_seq;  // a request's tokens in order on one side, scattered on the other
-    p.dst_indices = idx_perm;
+    if (s.table_layers) {  // lf sides through the inline table (layers [0, nl) of each kv)
+      for (int side = 0; side < 2; ++side) {
+        KVSide& sd = side == 0 ? p.src : p.dst;
+        if (sd.layout != KVLayout::kLayerFirst) continue;
+        sd.inline_table = true;
+        for (int kv = 0; kv < 2; ++kv) sd.base[kv] = nullptr, sd.layer_ptrs[kv] = nullptr;
+        for (int64_t kv = 0; kv < s.num_kv; ++kv)
+          for (int64_t l = 0; l < nl; ++l)
+            (side == 0 ? tbl.src : tbl.dst)[kv * nl + l] =
+                reinterpret_cast<int64_t>((side == 0 ? dev_lf : dev_lf_dst)[kv * layers + l].p);
+      }
+    }
+    if (s.runs) {
+      p.src_indices = page_perm(s.runs, 11);
+      p.dst_indices = page_perm(s.runs, 12);
+    } else {
+      // a request's tokens in order on one side, scattered on the other
+      p.src_indices = s.sorted_window ? windows_sorted(s.sorted_window) : s.scattered_src ? idx_perm : idx_seq;
+      p.dst_indices = idx_perm;
+    }
     p.num_indices = tokens;
     p.num_layers = nl;
     p.num_kv = s.num_kv;
     p.item_size = s.item;
     p.head_num = (s.src_layout == KVLayout::kPageHead || s.dst_layout == KVLayout::kPageHead) ? 4 : 1;
-    p.index_run = 1;
+    p.index_run = s.table_layers ? s.runs : 1;  // the direct variants copy pages as runs of indices
     p.pdl = false;
     const bool host = s.src_host || s.dst_host;
     std::vector<std::pair<int, int>> shapes;
@@ -340,7 +478,7 @@ int main(int argc, char** argv) {
       // each item per pass (KVTransferConfig::unroll), the row walk (where
       // the layouts allow it) with 1 or 2 words a thread; {rows, unroll}.
       std::vector<std::pair<int, int>> walks = {{0, 0}};
-      if (!host) walks = {{0, 2}, {0, 3}, {0, 4}, {1, 0}, {2, 0}};
+      if (!host) walks = {{0, 2}, {0, 3}, {1, 0}, {2, 0}, {4, 0}};
       for (int pdl : {0, 1})
       for (int order : {0, 1})
       for (int sort : sorts)
@@ -349,9 +487,9 @@ int main(int argc, char** argv) {
         if (order == 1 && nl == 1) continue;  // one layer: both orders are the same walk
         if (pdl && (!rotate || sort != 0)) continue;
         if ((unroll > 2 || rows) && sort) continue;
-        if (rows && order == 1) continue;  // the row walk has one word order
         kvio_detail::KVRows probe;
-        if (rows && !kvio_detail::rows_of(p, nullptr, probe)) continue;
+        if (rows && !kvio_detail::rows_of(p, &tbl, probe)) continue;
+        if (rows && order == 1 && !probe.layered) continue;  // one layer: one word order
         p.pdl = pdl;
         KVTransferConfig cfg;
         cfg.items_per_warp = per_warp;
@@ -359,7 +497,7 @@ int main(int argc, char** argv) {
         cfg.sort_chunk = sort;
         cfg.unroll = unroll;
         cfg.rows = rows;
-        CHECK(kvio_detail::run_kv_transfer(p, nullptr, cfg, nullptr));
+        CHECK(kvio_detail::run_kv_transfer(p, &tbl, cfg, nullptr));
         CHECK(cudaDeviceSynchronize());
         const int calls = host ? 2 : rotate ? 2 * kRot : 5;
         const float us = median_us(
@@ -367,11 +505,13 @@ int main(int argc, char** argv) {
               KVTransferParams q = p;
               if (rotate) {
                 for (int kv = 0; kv < s.num_kv; ++kv) {
-                  q.src.base[kv] = rot_layer(kv, i, false);
+                  // A pf / ph source rotates over its pool's layers.
+                  if (s.src_layout == KVLayout::kLayerFirst) q.src.base[kv] = rot_layer(kv, i, false);
                   q.dst.base[kv] = rot_layer(kv, i, true);
                 }
+                if (s.src_layout != KVLayout::kLayerFirst) q.src.layer_offset = i % kRot;
               }
-              kvio_detail::run_kv_transfer(q, nullptr, cfg, nullptr);
+              kvio_detail::run_kv_transfer(q, &tbl, cfg, nullptr);
             },
             calls);
         CHECK(cudaGetLastError());

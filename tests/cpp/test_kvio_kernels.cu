@@ -241,11 +241,13 @@ TEST_P(KVTransferKernel, EveryWalkMatchesHostBitwise) {
     }
     // The row walk (the default for one layer between device buffers, where
     // the rows qualify; else the walks above take the launch): one warp, a
-    // grid with a tail, enough blocks for a word a thread, inline bases.
-    if (order != -1) continue;
-    for (int rows : {-1, 1, 2}) {
+    // grid with a tail, enough blocks for a word a thread, inline bases;
+    // both word orders of the layer walk (order 1: a token's layers in a row).
+    if (order == 0) continue;
+    for (int rows : {-1, 1, 2, 4}) {
       KVTransferConfig cfg;
       cfg.sort_chunk = 0;
+      cfg.order = order;
       cfg.rows = rows;
       run_case(GetParam(), cfg, /*quota=*/1, /*warps=*/1);
       run_case(GetParam(), cfg, /*quota=*/3, /*warps=*/5);
@@ -258,7 +260,7 @@ TEST_P(KVTransferKernel, EveryWalkMatchesHostBitwise) {
 // The row walk's view of launches: which qualify, and the bases and strides
 // it takes.
 TEST(KVTransferKernelConfig, RowWalkTakesOneLayerOfAlignedRows) {
-  alignas(16) static char pool[4096];
+  alignas(16) static char pool[16384];  // room for layer 2 of 16-token pages
   KVTransferParams p = one_layer(2, 3, 256);
   p.src.layout = KVLayout::kLayerFirst;
   p.src.base[0] = pool;
@@ -282,8 +284,22 @@ TEST(KVTransferKernelConfig, RowWalkTakesOneLayerOfAlignedRows) {
   p.dst.page_size = 1;
   p.head_num = 4;
   EXPECT_TRUE(kvio_detail::rows_of(p, nullptr, r));
-  p.dst.page_size = 16;  // a page's tokens between a token's rows
+  p.dst.page_size = 16;  // a page's tokens between a token's head pieces: the layer walk, split by head
+  ASSERT_TRUE(kvio_detail::rows_of(p, nullptr, r));
+  EXPECT_TRUE(r.layered);
+  EXPECT_TRUE(r.split);
+  EXPECT_EQ(r.head_words, 4u);  // 64-byte pieces
+  EXPECT_EQ(r.dst.page, 16u);
+  EXPECT_EQ(r.dst.stride, 64);            // a page's tokens, one piece apart
+  EXPECT_EQ(r.dst.head_stride, 16 * 64);  // a page's pieces of one head
+  EXPECT_EQ(r.dst.page_stride, 16 * 1024);
+  EXPECT_EQ(r.dst.base[0], pool + 2048 + 2 * 16 * 256);  // layer 2 of each page
+  EXPECT_EQ(r.src.page, 1u);
+  p.head_num = 8;  // 32-byte pieces: still whole words
+  EXPECT_TRUE(kvio_detail::rows_of(p, nullptr, r));
+  p.head_num = 32;  // 8-byte pieces
   EXPECT_FALSE(kvio_detail::rows_of(p, nullptr, r));
+  p.head_num = 4;
   p.dst.page_size = 1;
   p.dst.layout_dim = 1000;  // token stride not 16-byte aligned
   EXPECT_FALSE(kvio_detail::rows_of(p, nullptr, r));
@@ -323,7 +339,14 @@ TEST(KVTransferKernelConfig, RowWalkTakesOneLayerOfAlignedRows) {
   t.src[1] = reinterpret_cast<int64_t>(pool + 1536);
   ASSERT_TRUE(kvio_detail::rows_of(p, &t, r));
   EXPECT_EQ(r.src.base[1], pool + 1536);
-  p.num_layers = 2;  // an inline table of several layers: not the row walk
+  p.num_layers = 2;  // an inline table of several layers: the layer walk reads it
+  ASSERT_TRUE(kvio_detail::rows_of(p, &t, r));
+  EXPECT_TRUE(r.layered);
+  EXPECT_TRUE(r.src.table);
+  t.src[3] += 8;  // an entry off 16 bytes (the host sees the table)
+  EXPECT_FALSE(kvio_detail::rows_of(p, &t, r));
+  t.src[3] -= 8;
+  p.num_layers = 33;  // K and V of 33 layers: past the table
   EXPECT_FALSE(kvio_detail::rows_of(p, &t, r));
 }
 
@@ -381,7 +404,7 @@ TEST(KVTransferKernel, RowWalkCopiesRunsOfTokens) {
                             reinterpret_cast<int64_t>(dd), reinterpret_cast<int64_t>(dd + kTokens * kItem)};
   ASSERT_EQ(cudaMalloc(&arrays, sizeof bases), cudaSuccess);
   ASSERT_EQ(cudaMemcpy(arrays, bases, sizeof bases, cudaMemcpyHostToDevice), cudaSuccess);
-  for (int rows : {0, 1, 2})
+  for (int rows : {0, 1, 2, 4})
   for (bool by_array : {false, true})
     for (bool wide : {false, true}) {
       if (wide && (rows == 0 || by_array)) continue;
@@ -396,6 +419,7 @@ TEST(KVTransferKernel, RowWalkCopiesRunsOfTokens) {
         const dim3 grid(3), block(64);
         if (rows == 1) kvio_detail::kv_rows_kernel<uint64_t, 1><<<grid, block>>>(r);
         if (rows == 2) kvio_detail::kv_rows_kernel<uint64_t, 2><<<grid, block>>>(r);
+        if (rows == 4) kvio_detail::kv_rows_kernel<uint64_t, 4><<<grid, block>>>(r);
         ASSERT_EQ(cudaGetLastError(), cudaSuccess);
       } else {
         KVTransferConfig cfg;
@@ -430,13 +454,64 @@ TEST(KVTransferKernelConfig, DivU32MatchesDivision) {
   }
 }
 
+// Which launches the default gives the row walk, and how many words a
+// thread: one layer of contiguous rows always; the layer walk (several
+// layers, or head-split rows) only when the quota gives every word a thread
+// or 64 warps to every SM.
+TEST(KVTransferKernelConfig, RowWalkDefaultFollowsTheQuota) {
+  alignas(16) static char pool[1 << 16];
+  KVTransferParams p = one_layer(2, 1000, 1024);  // 128000 words
+  p.src.layout = p.dst.layout = KVLayout::kLayerFirst;
+  p.src.base[0] = p.dst.base[0] = pool;
+  p.src.base[1] = p.dst.base[1] = pool + 1024;
+  kvio_detail::KVRows r;
+  ASSERT_TRUE(kvio_detail::rows_of(p, nullptr, r));
+  ASSERT_FALSE(r.layered);
+  p.block_quota = 1;
+  p.warps_per_block = 1;
+  EXPECT_TRUE(kvio_detail::rows_by_default(p, r, 132));  // one layer: always
+  EXPECT_EQ(kvio_detail::rows_words(p, r), 2);
+  p.block_quota = 4000;  // a word a thread
+  EXPECT_EQ(kvio_detail::rows_words(p, r), 1);
+
+  p.num_layers = 4;  // pf -> pf, the layer walk: 512000 words
+  p.src.layout = p.dst.layout = KVLayout::kPageFirst;
+  p.src.layout_dim = p.dst.layout_dim = 4 * 1024;
+  ASSERT_TRUE(kvio_detail::rows_of(p, nullptr, r));
+  ASSERT_TRUE(r.layered);
+  EXPECT_FALSE(r.split);
+  auto takes = [&](int64_t quota, int warps, int sms) {
+    p.block_quota = quota;
+    p.warps_per_block = warps;
+    return kvio_detail::rows_by_default(p, r, sms);
+  };
+  EXPECT_TRUE(takes(264, 32, 132));   // 64 warps an SM
+  EXPECT_TRUE(takes(528, 16, 132));
+  EXPECT_FALSE(takes(264, 16, 132));  // 32 warps an SM: the warp walk
+  EXPECT_FALSE(takes(263, 32, 132));
+  EXPECT_TRUE(takes(228, 32, 114));   // an H100 PCIe's 114 SMs
+  EXPECT_TRUE(takes(16000, 1, 132));  // one-shot: 16000 x 32 threads >= 512000 words
+  EXPECT_FALSE(takes(15999, 1, 132));  // blocks of one warp: at most 32 an SM
+  EXPECT_TRUE(takes(15999, 2, 132));
+  EXPECT_EQ(kvio_detail::rows_words(p, r), 2);
+
+  p.dst.layout = KVLayout::kPageHead;  // 16-token pages of 4 heads: rows split by head
+  p.dst.page_size = 16;
+  p.head_num = 4;
+  ASSERT_TRUE(kvio_detail::rows_of(p, nullptr, r));
+  ASSERT_TRUE(r.split);
+  EXPECT_EQ(kvio_detail::rows_words(p, r), 1);
+  EXPECT_TRUE(takes(264, 32, 132));
+  EXPECT_FALSE(takes(264, 16, 132));
+}
+
 // Config fields out of range: rows, unroll, sort_chunk.
 TEST(KVTransferKernelConfig, RejectsBadConfig) {
   const KVTransferParams p = one_layer(1, 1, 16);
   auto rejected = [&](const KVTransferConfig& cfg) {
     return kvio_detail::run_kv_transfer(p, nullptr, cfg, nullptr) == cudaErrorInvalidValue;
   };
-  for (int rows : {-2, 3, 4}) {
+  for (int rows : {-2, 3, 5}) {
     KVTransferConfig cfg;
     cfg.rows = rows;
     EXPECT_TRUE(rejected(cfg)) << "rows " << rows;
@@ -475,6 +550,9 @@ INSTANTIATE_TEST_SUITE_P(
         Shape{LF, LF, 3, 1024, 1, 1, false, false, 8},   // per-layer addresses off 16: the layer walk's byte path
         Shape{LF, PH, 3, 512, 4, 1, false, false, 0},    // several layers into 1-token pages (layer walk)
         Shape{PF, LF, 7, 1152, 1, 1, false, false, 0},   // MLA rows out of a pf pool, 7 layers (layer walk)
+        Shape{PH, PH, 2, 1024, 4, 16, false, false, 0},  // pages of 16 tokens both sides (layer walk split by head)
+        Shape{PH, LF, 1, 2048, 8, 64, false, false, 0},  // one layer out of 64-token pages, 8 heads
+        Shape{LF, PH, 2, 96, 4, 8, false, false, 0},     // 24-byte head pieces (not the row walk)
         // pinned host <-> device
         Shape{LF, PF, 4, 1024, 1, 1, false, true, 0}, Shape{PF, LF, 1, 1024, 1, 1, true, false, 0},
         Shape{LF, PH, 3, 512, 4, 16, false, true, 0}, Shape{PH, LF, 3, 512, 4, 16, true, false, 0},

@@ -358,6 +358,19 @@ def test_cuda_grid_shapes(block_quota, warps):
 
 
 @gpu
+@pytest.mark.parametrize("variant,page,heads", [("all_layer_lf_pf", 1, 1), ("all_layer_lf_ph", 16, 4),
+                                                ("all_layer", 1, 1), ("per_layer_ph_lf", 64, 8)])
+@pytest.mark.parametrize("per_sm,warps", [(2, 32), (4, 16), (2, 16)])
+def test_cuda_quota_that_fills_the_gpu(variant, page, heads, per_sm, warps):
+    # Quotas of 64 warps an SM give the layer walk (transfer.cuh:
+    # rows_by_default) with a grid-stride loop (more words than threads);
+    # 32 warps an SM, the warp walk.
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+    case = make_case(variant, 1024, page=page, heads=heads, n=3001, layers=5, tokens=4100)
+    run_cuda_vs_cpu(case, "cuda", "cuda", block_quota=per_sm * sms, warps=warps)
+
+
+@gpu
 @pytest.mark.parametrize("where", [("cuda", "pinned"), ("pinned", "cuda")])
 @pytest.mark.parametrize(
     "variant,page,heads,n,layers",

@@ -382,13 +382,21 @@ inline DivU32 make_div(uint32_t d) {
 }
 
 // One side of the row walk. Layer l of kv starts at base[kv] + l * layer_step
-// (pf / ph pools, and lf buffers given by a base), or at the address
-// layer_ptrs[kv][l] (lf buffers given as a device array of addresses).
+// (pf / ph pools, and lf buffers given by a base), at the address
+// layer_ptrs[kv][l] (lf buffers given as a device array of addresses), or at
+// the launch's inline table entry kv * num_layers + l (lf buffers of the
+// pointer-list variants, `table`). Token t's row starts t * stride in; on a
+// ph side with pages of several tokens (page > 1) the row is head pieces,
+// piece h at (t / page) * page_stride + (t % page) * stride + h * head_stride.
 struct KVRowSide {
   const char* base[2];
   const int64_t* layer_ptrs[2];
-  int64_t stride;      // bytes between consecutive tokens' rows
+  int64_t stride;      // bytes between consecutive tokens' rows (page > 1: of one page)
   int64_t layer_step;  // bytes between a token's rows of consecutive layers (base sides)
+  uint32_t page;       // tokens a page; 1: contiguous rows at t * stride
+  DivU32 by_page;
+  int64_t page_stride, head_stride;  // page > 1 only
+  bool table;          // per-layer bases from the inline table (the layer walk)
 };
 
 struct KVRows {
@@ -400,10 +408,16 @@ struct KVRows {
   int64_t index_run;  // KVTransferParams::index_run
   int64_t words;      // 16-byte words a row
   int64_t total;      // words of the launch: num_kv * num_layers * num_indices * words
-  // Several layers or per-layer address arrays: kv_rows_layers_kernel with
-  // these divisors (32-bit word numbers; rows_of checks).
+  // Several layers, per-layer address arrays or tables, or a side with pages
+  // of several tokens: kv_rows_layers_kernel with these divisors (32-bit
+  // word numbers; rows_of checks).
   bool layered;
-  DivU32 by_words, by_indices, by_layers, by_run;
+  // The layer walk's word order: kv, then layer, then index (false), or kv,
+  // then index, then layer (true: a token's layers in a row).
+  bool token_major;
+  bool split;            // a side has pages of several tokens: words split by head
+  uint32_t head_words;   // 16-byte words a head piece (split)
+  DivU32 by_words, by_indices, by_layers, by_run, by_head_words;
 };
 
 // Selects, not side.base[kv]: an indexed parameter array goes through the
@@ -414,6 +428,26 @@ SGL_DEVICE C* row_base(const KVRowSide& s, bool kv, uint32_t layer) {
   if (ptrs != nullptr) return reinterpret_cast<C*>(__ldg(ptrs + layer));
   const char* b = kv ? s.base[1] : s.base[0];
   return const_cast<C*>(b) + static_cast<int64_t>(layer) * s.layer_step;
+}
+
+// The layer walk's layer base: row_base, or the side's inline table entry.
+template <class C, class Table>
+SGL_DEVICE C* row_layer_base(const KVRowSide& s, const int64_t* tbl, bool kv, uint32_t layer, uint32_t nl) {
+  if constexpr (!std::is_same_v<Table, NoTable>) {
+    if (s.table) return reinterpret_cast<C*>(tbl[(kv ? nl : 0u) + layer]);
+  }
+  return row_base<C>(s, kv, layer);
+}
+
+// Bytes from a layer base to word w (word wh of head piece h) of token t's
+// row; kSplit: the launch has a side with pages of several tokens.
+template <bool kSplit>
+SGL_DEVICE int64_t row_offset(const KVRowSide& s, int64_t t, uint32_t w, uint32_t h, uint32_t wh) {
+  if (!kSplit || s.page == 1) return t * s.stride + static_cast<int64_t>(w) * 16;
+  const int64_t q = static_cast<uint64_t>(t) < (uint64_t{1} << 32) ? s.by_page.div(static_cast<uint32_t>(t))
+                                                                    : t / s.page;
+  return q * s.page_stride + (t - q * s.page) * s.stride + static_cast<int64_t>(h) * s.head_stride +
+         static_cast<int64_t>(wh) * 16;
 }
 
 template <class I, int kWords>
@@ -453,12 +487,20 @@ __global__ void __launch_bounds__(1024) kv_rows_kernel(const KVRows r) {
   }
 }
 
-// The row walk over several layers (or per-layer address arrays): word e is
-// word w of row (kv, layer, j), the four found with DivU32 multiplies.
-template <int kWords>
-__global__ void __launch_bounds__(1024) kv_rows_layers_kernel(const KVRows r) {
+// The row walk over several layers (or per-layer address arrays or tables,
+// or ph pages of several tokens): word e is word w of row (kv, layer, j), the
+// four found with DivU32 multiplies. kSplit = r.split, a template parameter
+// so that the other launches keep 32 registers a thread (64 warps an SM).
+template <int kWords, class Table, bool kSplit>
+__global__ void __launch_bounds__(1024) kv_rows_layers_kernel(const KVRows r, const Table t) {
   pdl_wait();  // as kv_rows_kernel
   using W = typename WordOf<16>::type;
+  const int64_t* src_tbl = nullptr;
+  const int64_t* dst_tbl = nullptr;
+  if constexpr (!std::is_same_v<Table, NoTable>) {
+    src_tbl = t.src;
+    dst_tbl = t.dst;
+  }
   const uint32_t total = static_cast<uint32_t>(r.total), words = static_cast<uint32_t>(r.words);
   const uint32_t n = static_cast<uint32_t>(r.num_indices), nl = static_cast<uint32_t>(r.num_layers);
   const uint32_t run = static_cast<uint32_t>(r.index_run);
@@ -473,19 +515,33 @@ __global__ void __launch_bounds__(1024) kv_rows_layers_kernel(const KVRows r) {
       if (e < total) {
         const uint32_t item = r.by_words.div(e);
         const uint32_t w = e - item * words;
-        const uint32_t kvl = r.by_indices.div(item);  // kv * nl + layer
-        uint32_t j = item - kvl * n;
-        const uint32_t k = r.by_layers.div(kvl);
-        const uint32_t layer = kvl - k * nl;
+        uint32_t j, layer, k;
+        if (r.token_major) {
+          const uint32_t kvj = r.by_layers.div(item);  // kv * n + j
+          layer = item - kvj * nl;
+          k = r.by_indices.div(kvj);
+          j = kvj - k * n;
+        } else {
+          const uint32_t kvl = r.by_indices.div(item);  // kv * nl + layer
+          j = item - kvl * n;
+          k = r.by_layers.div(kvl);
+          layer = kvl - k * nl;
+        }
         const bool kv = k != 0;
         uint32_t in_run = 0;
         if (run != 1) {
           in_run = j - r.by_run.div(j) * run;
           j -= in_run;
         }
+        uint32_t h = 0, wh = w;
+        if (kSplit) {
+          h = r.by_head_words.div(w);
+          wh = w - h * r.head_words;
+        }
         const int64_t st = __ldg(r.src_indices + j) + in_run, dt = __ldg(r.dst_indices + j) + in_run;
-        const char* sp = row_base<const char>(r.src, kv, layer) + st * r.src.stride + static_cast<int64_t>(w) * 16;
-        d[u] = row_base<char>(r.dst, kv, layer) + dt * r.dst.stride + static_cast<int64_t>(w) * 16;
+        const char* sp = row_layer_base<const char, Table>(r.src, src_tbl, kv, layer, nl) +
+                         row_offset<kSplit>(r.src, st, w, h, wh);
+        d[u] = row_layer_base<char, Table>(r.dst, dst_tbl, kv, layer, nl) + row_offset<kSplit>(r.dst, dt, w, h, wh);
         if (((reinterpret_cast<uintptr_t>(sp) | reinterpret_cast<uintptr_t>(d[u])) & 15) == 0) {
           v[u] = load_word<16>(sp);
         } else {
@@ -711,16 +767,20 @@ cudaError_t launch_warp(const KVTransferParams& p, const Table& table, int64_t r
 
 // The row walk's view of a launch, if it qualifies: every row a whole
 // number of 16-byte words at a token stride on both sides (lf, pf, ph with
-// 1-token pages), every base and stride 16-byte aligned where the host can
-// see it (per-layer addresses in a device array are checked by the kernel,
-// word by word). One layer with host-known bases: kv_rows_kernel;
-// several layers or per-layer address arrays: kv_rows_layers_kernel, which
-// needs the launch's words in 32 bits and takes no inline table.
-inline bool rows_of(const KVTransferParams& p, const KVInlineTable* table, KVRows& r) {
-  if (p.item_size % 16 != 0 || p.num_kv < 1 || p.num_kv > 2 || p.num_layers < 1) return false;
+// 1-token pages), or head pieces of whole words (ph with pages of several
+// tokens), every base and stride 16-byte aligned where the host can see it
+// (per-layer addresses in a device array are checked by the kernel, word by
+// word). One layer with host-known bases and contiguous rows:
+// kv_rows_kernel; several layers, per-layer address arrays or tables, or
+// pages of several tokens: kv_rows_layers_kernel, which needs the launch's
+// words in 32 bits. token_major: the layer walk's word order
+// (KVRows::token_major).
+inline bool rows_of(const KVTransferParams& p, const KVInlineTable* table, KVRows& r, bool token_major = false) {
+  if (p.item_size % 16 != 0 || p.num_kv < 1 || p.num_kv > 2 || p.num_layers < 1 || p.head_num < 1) return false;
   r = KVRows{};
   r.words = p.item_size / 16;
   r.total = p.num_kv * p.num_layers * p.num_indices * r.words;
+  const int64_t piece = p.item_size / p.head_num;
   bool arrays = false;
   uint64_t a = 0;
   for (int side = 0; side < 2; ++side) {
@@ -728,12 +788,32 @@ inline bool rows_of(const KVTransferParams& p, const KVInlineTable* table, KVRow
     KVRowSide& o = side == 0 ? r.src : r.dst;
     o.stride = p.item_size;
     o.layer_step = 0;
+    o.page = 1;
+    if (s.layout == KVLayout::kPageHead && s.page_size > 1) {
+      // Head pieces of whole words, `page_size` tokens' pieces apart.
+      if (p.item_size % p.head_num != 0 || piece % 16 != 0 || s.page_size >= (int64_t{1} << 32)) return false;
+      o.page = static_cast<uint32_t>(s.page_size);
+      o.by_page = make_div(o.page);
+      o.stride = piece;
+      o.head_stride = s.page_size * piece;
+      o.page_stride = s.page_size * s.layout_dim;
+      o.layer_step = s.page_size * p.item_size;
+      a |= static_cast<uint64_t>(o.page_stride);
+      r.split = true;
+    }
     for (int64_t kv = 0; kv < p.num_kv; ++kv) {
       switch (s.layout) {
         case KVLayout::kLayerFirst:
           if (s.inline_table) {
-            if (table == nullptr || p.num_layers != 1) return false;
-            o.base[kv] = reinterpret_cast<const char*>((side == 0 ? table->src : table->dst)[kv]);
+            if (table == nullptr || p.num_kv * p.num_layers > kKVInlineTable) return false;
+            const int64_t* t = side == 0 ? table->src : table->dst;
+            if (p.num_layers == 1) {
+              o.base[kv] = reinterpret_cast<const char*>(t[kv]);
+            } else {
+              o.table = true;
+              arrays = true;
+              for (int64_t l = 0; l < p.num_layers; ++l) a |= static_cast<uint64_t>(t[kv * p.num_layers + l]);
+            }
           } else if (s.layer_ptrs[kv] != nullptr) {
             o.layer_ptrs[kv] = s.layer_ptrs[kv];
             arrays = true;
@@ -742,10 +822,13 @@ inline bool rows_of(const KVTransferParams& p, const KVInlineTable* table, KVRow
             o.base[kv] = static_cast<const char*>(s.base[kv]);
           }
           break;
-        default:  // ph: with 1-token pages, a pf pool's rows
-          if (s.page_size != 1) return false;  // a page's tokens between a token's rows
-          [[fallthrough]];
-        case KVLayout::kPageFirst:
+        case KVLayout::kPageHead:
+          if (s.page_size > 1) {
+            o.base[kv] = static_cast<const char*>(s.base[kv]) + s.layer_offset * s.page_size * p.item_size;
+            break;
+          }
+          [[fallthrough]];  // 1-token pages: a pf pool's rows
+        default:
           o.base[kv] = static_cast<const char*>(s.base[kv]) + s.layer_offset * p.item_size;
           o.stride = s.layout_dim;
           o.layer_step = p.item_size;
@@ -753,7 +836,7 @@ inline bool rows_of(const KVTransferParams& p, const KVInlineTable* table, KVRow
       }
       a |= reinterpret_cast<uint64_t>(o.base[kv]);
     }
-    a |= static_cast<uint64_t>(o.stride);
+    a |= static_cast<uint64_t>(o.stride) | static_cast<uint64_t>(o.head_stride);
   }
   if (a % 16 != 0) return false;
   r.src_indices = p.src_indices;
@@ -761,15 +844,20 @@ inline bool rows_of(const KVTransferParams& p, const KVInlineTable* table, KVRow
   r.num_indices = p.num_indices;
   r.num_layers = p.num_layers;
   r.index_run = p.index_run;
-  r.layered = arrays || p.num_layers > 1;
+  r.layered = arrays || p.num_layers > 1 || r.split;
   if (r.layered) {
     // Word numbers, with the loop's last step, in 32 bits.
     if (r.total >= (int64_t{1} << 31) || p.num_indices >= (int64_t{1} << 31) || p.index_run >= (int64_t{1} << 31))
       return false;
+    r.token_major = token_major && p.num_layers > 1;
     r.by_words = make_div(static_cast<uint32_t>(r.words));
     r.by_indices = make_div(static_cast<uint32_t>(p.num_indices));
     r.by_layers = make_div(static_cast<uint32_t>(p.num_layers));
     r.by_run = make_div(static_cast<uint32_t>(p.index_run));
+    if (r.split) {
+      r.head_words = static_cast<uint32_t>(piece / 16);
+      r.by_head_words = make_div(r.head_words);
+    }
   }
   return true;
 }
@@ -779,25 +867,69 @@ inline bool rows_one_shot(const KVTransferParams& p, const KVRows& r) {
   return div_up<int64_t>(r.total, 32 * static_cast<int64_t>(p.warps_per_block)) <= p.block_quota;
 }
 
-// words: 16-byte words a thread copies at a time, 1 or 2; 0: 1 when the
-// quota gives every word a thread, else 2.
-inline cudaError_t launch_rows(const KVTransferParams& p, const KVRows& r, int words, cudaStream_t stream) {
+// Whether the default (KVTransferConfig::rows = -1) takes the row walk for a
+// launch that rows_of accepted, on a GPU of `sms` SMs: always for one layer
+// of contiguous rows (kv_rows_kernel); for the layer walk (several layers,
+// address arrays or tables, ph pages of several tokens) when the quota gives
+// every word a thread, or lets the walk fill every SM with 64 warps (its
+// 26-40 registers a thread allow that; the warp walk's 64 stop at 32).
+// Below that the warp walk keeps more bytes in flight per warp and wins.
+// H200, kvio_sweep (session 12), 94 layers x 16384 tokens, random pages both
+// sides, x the 2 GiB copy rate: at 264 blocks x 32 warps the layer walk read
+// 0.919-0.950 (lf->lf, lf->pf, lf->ph with 1/16/64-token pages, MLA) against
+// 0.904-0.929 for the warp walk; at 264 x 16 (32 warps an SM) 0.847-0.892
+// against 0.896-0.915.
+inline bool rows_by_default(const KVTransferParams& p, const KVRows& r, int sms) {
+  if (!r.layered || rows_one_shot(p, r)) return true;
+  // Blocks an SM holds at once: the quota's share, at most 32 (Hopper's limit).
+  const int64_t per_sm = p.block_quota / (sms > 0 ? sms : 1);
+  return (per_sm < 32 ? per_sm : 32) * p.warps_per_block >= 64;
+}
+
+// The default words a thread of the row walk: the layer walk 2, or 1 where a
+// side's rows are split by head (2 took 0.84 x copy bandwidth against 0.93-0.95
+// for 1 at 264 x 32, all-layer lf->ph with 16/64-token pages); the one-layer
+// walk 1 when the quota gives every word a thread, else 2.
+inline int rows_words(const KVTransferParams& p, const KVRows& r) {
+  if (r.layered) return r.split ? 1 : 2;
+  return rows_one_shot(p, r) ? 1 : 2;
+}
+
+template <int kWords>
+cudaError_t launch_layers(dim3 grid, dim3 block, const KVRows& r, const KVInlineTable* table, bool pdl,
+                          cudaStream_t stream) {
+  if (r.src.table || r.dst.table) {
+    if (r.split) return launch_kernel(kv_rows_layers_kernel<kWords, KVInlineTable, true>, grid, block, 0, stream, pdl, r, *table);
+    return launch_kernel(kv_rows_layers_kernel<kWords, KVInlineTable, false>, grid, block, 0, stream, pdl, r, *table);
+  }
+  if (r.split) return launch_kernel(kv_rows_layers_kernel<kWords, NoTable, true>, grid, block, 0, stream, pdl, r, NoTable{});
+  return launch_kernel(kv_rows_layers_kernel<kWords, NoTable, false>, grid, block, 0, stream, pdl, r, NoTable{});
+}
+
+template <class I>
+cudaError_t launch_one_layer(dim3 grid, dim3 block, const KVRows& r, int words, bool pdl, cudaStream_t stream) {
+  if (words == 1) return launch_kernel(kv_rows_kernel<I, 1>, grid, block, 0, stream, pdl, r);
+  if (words == 4) return launch_kernel(kv_rows_kernel<I, 4>, grid, block, 0, stream, pdl, r);
+  return launch_kernel(kv_rows_kernel<I, 2>, grid, block, 0, stream, pdl, r);
+}
+
+// words: 16-byte words a thread copies at a time, 1, 2 or 4; 0: rows_words.
+// `table`: the launch's inline table (read by sides with KVRowSide::table).
+inline cudaError_t launch_rows(const KVTransferParams& p, const KVRows& r, int words, const KVInlineTable* table,
+                               cudaStream_t stream) {
   const int64_t threads = 32 * static_cast<int64_t>(p.warps_per_block);
-  if (words == 0) words = rows_one_shot(p, r) ? 1 : 2;
+  if (words == 0) words = rows_words(p, r);
   const dim3 grid(static_cast<unsigned>(grid_blocks(p, div_up<int64_t>(r.total, threads * words))));
   const dim3 block(static_cast<unsigned>(threads));
   if (r.layered) {  // r.total < 2^31 and a step below 2^31 words (grid_blocks): no wrap
-    if (words == 1) return launch_kernel(kv_rows_layers_kernel<1>, grid, block, 0, stream, p.pdl, r);
-    return launch_kernel(kv_rows_layers_kernel<2>, grid, block, 0, stream, p.pdl, r);
+    if (words == 1) return launch_layers<1>(grid, block, r, table, p.pdl, stream);
+    if (words == 4) return launch_layers<4>(grid, block, r, table, p.pdl, stream);
+    return launch_layers<2>(grid, block, r, table, p.pdl, stream);
   }
   // 32-bit word indices when the loop's last step cannot wrap.
   const bool narrow = r.total + static_cast<int64_t>(grid.x) * threads * words < (int64_t{1} << 32);
-  if (narrow) {
-    if (words == 1) return launch_kernel(kv_rows_kernel<uint32_t, 1>, grid, block, 0, stream, p.pdl, r);
-    return launch_kernel(kv_rows_kernel<uint32_t, 2>, grid, block, 0, stream, p.pdl, r);
-  }
-  if (words == 1) return launch_kernel(kv_rows_kernel<uint64_t, 1>, grid, block, 0, stream, p.pdl, r);
-  return launch_kernel(kv_rows_kernel<uint64_t, 2>, grid, block, 0, stream, p.pdl, r);
+  return narrow ? launch_one_layer<uint32_t>(grid, block, r, words, p.pdl, stream)
+                : launch_one_layer<uint64_t>(grid, block, r, words, p.pdl, stream);
 }
 
 // The sorted walk with chunks of at most max_chunk items: smaller (a power of
@@ -850,7 +982,7 @@ inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTabl
     return cudaErrorInvalidValue;
   if (cfg.items_per_warp < 0 || cfg.items_per_warp > 2 || cfg.order < -1 || cfg.order > 1) return cudaErrorInvalidValue;
   if (cfg.unroll != 0 && (cfg.unroll < 2 || cfg.unroll > 4)) return cudaErrorInvalidValue;
-  if (cfg.rows < -1 || cfg.rows > 2) return cudaErrorInvalidValue;
+  if (cfg.rows < -1 || cfg.rows == 3 || cfg.rows > 4) return cudaErrorInvalidValue;
   const bool host = p.src.host || p.dst.host;
   const int sort_chunk = cfg.sort_chunk == -1 ? (host ? kSortChunk : 0) : cfg.sort_chunk;
   if (sort_chunk != 0 && (sort_chunk < 64 || sort_chunk > 4096 || (sort_chunk & (sort_chunk - 1)) != 0))
@@ -870,14 +1002,19 @@ inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTabl
   const int per_warp = cfg.items_per_warp == 0 ? kItemsPerWarp : cfg.items_per_warp;
   const int unroll = cfg.unroll == 0 ? kUnroll : cfg.unroll;
   // The row walk where it applies, by default between device buffers only
-  // (the walks for host memory were tuned on the warp walk), and over
-  // several layers only when the quota gives every word a thread. H200,
-  // kvio_sweep (session 11), 94 layers lf -> pf: the layer walk at 264
-  // blocks of 16 warps 0.861 x copy bandwidth against 0.904 for the warp
-  // walk; one-shot (no block bound, 4 warps a block) 0.919 against 0.880.
+  // (the walks for host memory were tuned on the warp walk) and where
+  // rows_by_default says. The layer walk's word order: a token's layers in a
+  // row where a side is pf or ph (any page size), else layer by layer. H200,
+  // kvio_sweep (session 12), 264 x 32, x the 2 GiB copy rate: lf->pf 0.920
+  // against 0.884 layer by layer, lf->ph 16/64-token pages 0.934 / 0.950
+  // against 0.872 / 0.899; lf->lf 0.925 against 0.912 a token at a time.
   KVRows rows{};
-  if (!sorted && (cfg.rows > 0 || (cfg.rows == -1 && !host)) && rows_of(p, needs_table ? table : nullptr, rows)) {
-    if (cfg.rows > 0 || !rows.layered || rows_one_shot(p, rows)) return launch_rows(p, rows, cfg.rows > 0 ? cfg.rows : 0, stream);
+  auto paged = [](const KVSide& s) { return s.layout != KVLayout::kLayerFirst; };
+  const bool token_major = cfg.order == 1 || (cfg.order == -1 && (paged(p.src) || paged(p.dst)));
+  if (!sorted && (cfg.rows > 0 || (cfg.rows == -1 && !host)) &&
+      rows_of(p, needs_table ? table : nullptr, rows, token_major)) {
+    if (cfg.rows > 0 || rows_by_default(p, rows, num_sms()))
+      return launch_rows(p, rows, cfg.rows > 0 ? cfg.rows : 0, table, stream);
   }
   auto launch = [&](const auto& tbl) {
     return sorted ? launch_sorted(p, tbl, run, items, sort_chunk, by_dst, stream)

@@ -94,13 +94,17 @@ struct KVTransferConfig {
   int unroll = 0;
   // Row walk (transfer.cuh: a thread per 16-byte word) for launches whose
   // rows are whole 16-byte words at a token stride on both sides (lf with a
-  // base or a device array of per-layer addresses, or one layer from the
-  // inline table; pf; ph with 1-token pages) and whose host-known bases are
+  // base, a device array of per-layer addresses or the inline table; pf; ph
+  // with 1-token pages), or whose ph side splits them into head pieces of
+  // whole words (pages of several tokens), and whose host-known bases are
   // 16-byte aligned; others take the walks above. -1 = the default: on
-  // between device buffers (neither side KVSide::host) for one layer, and
-  // for several layers (or per-layer address arrays) when the quota gives
-  // every word a thread; a word a thread when the quota allows, else 2.
-  // 1 or 2 = on, that many words a thread; 0 = off.
+  // between device buffers (neither side KVSide::host) for one layer of
+  // contiguous rows, and for several layers, tables, address arrays or
+  // head-split rows (the layer walk) when the quota gives every word a
+  // thread or 64 warps to every SM (transfer.cuh: rows_by_default); words a
+  // thread by rows_words. 1, 2 or 4 = on, that many words a thread; 0 = off.
+  // The layer walk's word order follows `order` (1: a token's layers in a
+  // row; the default takes it where a side is pf or ph).
   int rows = -1;
 };
 
