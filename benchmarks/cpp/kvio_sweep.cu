@@ -230,14 +230,15 @@ int main(int argc, char** argv) {
        0, kItem, 64},
       {"d2d bench all_layer mla lf->lf p1", KVLayout::kLayerFirst, KVLayout::kLayerFirst, false, false, true, 1, false,
        1, 0, kItem, 1},
-      // transfer_kv_direct: 64 pools a launch (K and V alike), pages as index runs.
+      // transfer_kv_direct: all 2 x 94 pools in one launch (K and V alike;
+      // kKVInlineTable), pages as index runs.
       {"d2d bench direct lf->lf p1", KVLayout::kLayerFirst, KVLayout::kLayerFirst, false, false, true, 1, false, 1, 0,
-       kItem, 1, 64},
+       kItem, 1, 188},
       {"d2d bench direct lf->lf p16", KVLayout::kLayerFirst, KVLayout::kLayerFirst, false, false, true, 16, false, 1, 0,
-       kItem, 16, 64},
-      // transfer_kv_all_layer_direct_lf_pf: 32 layers of K and V a launch.
+       kItem, 16, 188},
+      // transfer_kv_all_layer_direct_lf_pf: K and V of all 94 layers a launch.
       {"d2d bench direct lf->pf p1", KVLayout::kLayerFirst, KVLayout::kPageFirst, false, false, true, 1, false, 2, 0,
-       kItem, 1, 32},
+       kItem, 1, 94},
       {"d2d bench per_layer ph->lf p16", KVLayout::kPageHead, KVLayout::kLayerFirst, false, false, false, 16, false, 2,
        0, kItem, 16},
       {"d2d bench per_layer ph->lf p64", KVLayout::kPageHead, KVLayout::kLayerFirst, false, false, false, 64, false, 2,

@@ -346,7 +346,7 @@ TEST(KVTransferKernelConfig, RowWalkTakesOneLayerOfAlignedRows) {
   t.src[3] += 8;  // an entry off 16 bytes (the host sees the table)
   EXPECT_FALSE(kvio_detail::rows_of(p, &t, r));
   t.src[3] -= 8;
-  p.num_layers = 33;  // K and V of 33 layers: past the table
+  p.num_layers = kKVInlineTable / 2 + 1;  // K and V of one layer more than the table holds
   EXPECT_FALSE(kvio_detail::rows_of(p, &t, r));
 }
 

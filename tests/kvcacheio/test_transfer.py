@@ -396,10 +396,11 @@ def test_cuda_sorted_walk_host(where, variant, page, heads, n, layers, block_quo
 
 @gpu
 def test_cuda_many_layers_direct_chunks():
-    # 40 layers of K and V: the inline address table spans several launches.
-    case = make_case("direct_lf_pf", 256, page=16, layers=40)
+    # 100 layers of K and V (200 pools): past the inline address table's 192
+    # entries, so the transfer spans two launches.
+    case = make_case("direct_lf_pf", 256, page=16, layers=100)
     run_cuda_vs_cpu(case, "cuda", "pinned")
-    case = make_case("direct", 130, page=1, layers=70)
+    case = make_case("direct", 130, page=1, layers=100)
     run_cuda_vs_cpu(case, "cuda", "cuda")
 
 

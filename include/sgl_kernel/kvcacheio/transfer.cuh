@@ -895,6 +895,10 @@ inline int rows_words(const KVTransferParams& p, const KVRows& r) {
   return rows_one_shot(p, r) ? 1 : 2;
 }
 
+// Kernel parameters stay within the 4 KB that every CUDA 12 toolkit takes.
+static_assert(sizeof(KVRows) + sizeof(KVInlineTable) <= 4096, "layer walk parameters past 4 KB");
+static_assert(sizeof(KVTransferParams) + sizeof(KVInlineTable) + 32 <= 4096, "warp walk parameters past 4 KB");
+
 template <int kWords>
 cudaError_t launch_layers(dim3 grid, dim3 block, const KVRows& r, const KVInlineTable* table, bool pdl,
                           cudaStream_t stream) {

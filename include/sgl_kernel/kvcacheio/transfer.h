@@ -24,8 +24,13 @@ namespace sgl_kernel {
 enum class KVLayout : int32_t { kLayerFirst = 0, kPageFirst = 1, kPageHead = 2 };
 
 // Per-launch cap of per-layer buffer addresses carried inline in the launch
-// parameters (the list-of-tensors variants): K and V of 32 layers each side.
-constexpr int kKVInlineTable = 64;
+// parameters (the list-of-tensors variants): K and V of 96 layers each side,
+// so that the default model's 94 layers move in one launch (3 KB of
+// parameters; the limit is 4 KB before CUDA 12.1). With 32 layers a launch,
+// transfer_kv_all_layer_direct_lf_pf wrote a token's 94-layer pf row in
+// three launches and read 0.865-0.869 x copy bandwidth (H200, session 12,
+// call 3) against 0.904-0.925 for transfer_kv_all_layer_lf_pf's one launch.
+constexpr int kKVInlineTable = 192;
 
 struct KVSide {
   KVLayout layout;
