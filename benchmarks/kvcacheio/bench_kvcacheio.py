@@ -156,7 +156,7 @@ def main():
     print(f"layers for the all-layer variants: {layers}", flush=True)
     pages = [1, 64] if args.quick else [1, 16, 64]
     # Two blocks of 32 warps (the API's default block size) an SM: 64 warps,
-    # what fills an SM for the row walk (26-40 registers a thread). Two
+    # what fills an SM for the row walk (26-32 registers a thread). Two
     # blocks of 16 warps (the records before session 12) fill it only for
     # the warp walk (64 registers); the all-layer rows are timed that way
     # too, and with no block bound.

@@ -51,10 +51,12 @@ void kv_transfer_cuda(KVTransferJob& job) {
   // was measured on device memory only; the direct variants mark no side as
   // host memory (KVSide::host), so it is turned off here when a pool is a
   // CPU tensor.
-  KVTransferConfig cfg;
+  bool host_pool = false;
   for (const auto& [name, t] : job.tensors) {
-    if (!t.is_cuda() && t.numel() > 0 && !t.is_same(job.src_indices) && !t.is_same(job.dst_indices)) cfg.rows = 0;
+    if (!t.is_cuda() && t.numel() > 0 && !t.is_same(job.src_indices) && !t.is_same(job.dst_indices)) host_pool = true;
   }
+  KVTransferConfig cfg;
+  if (host_pool) cfg.rows = 0;
   const c10::cuda::CUDAGuard guard(*device);
   cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   const bool pdl = pdl_supported(device->index());
@@ -74,7 +76,7 @@ void kv_transfer_cuda(KVTransferJob& job) {
       // direct lf->lf 0.911 -> 0.931 (1-token pages), 0.876 -> 0.918 (16),
       // lf->pf 0.852 -> 0.866.
       launch.p.block_quota = 2 * static_cast<int64_t>(num_sms());
-      launch.p.warps_per_block = cfg.rows == 0 ? 16 : 32;
+      launch.p.warps_per_block = host_pool ? 16 : 32;
     }
     const cudaError_t err = launch_kv_transfer(launch.p, &launch.table, cfg, stream);
     TORCH_CHECK(err == cudaSuccess, "kv transfer launch failed: ", cudaGetErrorString(err));

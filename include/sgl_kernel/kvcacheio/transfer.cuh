@@ -872,7 +872,8 @@ inline bool rows_one_shot(const KVTransferParams& p, const KVRows& r) {
 // of contiguous rows (kv_rows_kernel); for the layer walk (several layers,
 // address arrays or tables, ph pages of several tokens) when the quota gives
 // every word a thread, or lets the walk fill every SM with 64 warps (its
-// 26-40 registers a thread allow that; the warp walk's 64 stop at 32).
+// 26-32 registers a thread in the variants the default takes allow that;
+// the warp walk's 64 stop at 32).
 // Below that the warp walk keeps more bytes in flight per warp and wins.
 // H200, kvio_sweep (session 12), 94 layers x 16384 tokens, random pages both
 // sides, x the 2 GiB copy rate: at 264 blocks x 32 warps the layer walk read
@@ -887,8 +888,9 @@ inline bool rows_by_default(const KVTransferParams& p, const KVRows& r, int sms)
 }
 
 // The default words a thread of the row walk: the layer walk 2, or 1 where a
-// side's rows are split by head (2 took 0.84 x copy bandwidth against 0.93-0.95
-// for 1 at 264 x 32, all-layer lf->ph with 16/64-token pages); the one-layer
+// side's rows are split by head (2 take 40-42 registers there, 48 warps an
+// SM, and read 0.84 x copy bandwidth against 0.93-0.95 for 1 at 264 x 32,
+// all-layer lf->ph with 16/64-token pages); the one-layer
 // walk 1 when the quota gives every word a thread, else 2.
 inline int rows_words(const KVTransferParams& p, const KVRows& r) {
   if (r.layered) return r.split ? 1 : 2;
