@@ -30,14 +30,15 @@ PYTHON = {
         ("mrope_section", _E), ("mrope_interleaved", True), ("is_neox", True), ("fused_set_kv_buffer_arg", None),
         ("enable_pdl", None)],
     "set_kv_buffer_kernel": [("k_cache", _E), ("v_cache", _E), ("loc", _E), ("k", _E), ("v", _E), ("fallback", False)],
-    "weak_ref_tensor": [("t", _E)],
+    "weak_ref_tensor": [("tensor", _E)],
     "copy_to_gpu_no_ce": [("input", _E), ("output", _E)],
     "downcast_fp8": [("k", _E), ("v", _E), ("k_out", _E), ("v_out", _E), ("k_scale", _E), ("v_scale", _E),
                      ("loc", _E), ("mult", 1), ("offset", 0)],
     "concat_mla_k": [("k", _E), ("k_nope", _E), ("k_rope", _E)],
     "concat_mla_absorb_q": [("a", _E), ("b", _E)],
-    "timestep_embedding": [("t", _E), ("dim", _E), ("flip_sin_to_cos", False), ("downscale_freq_shift", 1),
-                           ("scale", 1), ("max_period", 10000)],
+    "timestep_embedding": [("t", _E), ("dim", _E), ("flip_sin_to_cos", False), ("downscale_freq_shift", 0.0),
+                           ("scale", 1), ("max_period", 10000), ("dtype", torch.float32)],
+    "gelu_quick": [("input", _E), ("out", None)],
     "merge_state": [("v_a", _E), ("s_a", _E), ("v_b", _E), ("s_b", _E), ("v_merged", None), ("s_merged", None)],
     "merge_state_v2": [("v_a", _E), ("s_a", _E), ("v_b", _E), ("s_b", _E), ("v_merged", None), ("s_merged", None)],
 }
@@ -79,6 +80,10 @@ SCHEMAS = {
     "silu_and_mul": "silu_and_mul(Tensor(a!) out, Tensor input) -> ()",
     "gelu_and_mul": "gelu_and_mul(Tensor(a!) out, Tensor input) -> ()",
     "gelu_tanh_and_mul": "gelu_tanh_and_mul(Tensor(a!) out, Tensor input) -> ()",
+    "gelu_quick": "gelu_quick(Tensor(a!) out, Tensor input) -> ()",
+    "timestep_embedding": "timestep_embedding(Tensor input, Tensor(a!) output, int dim, bool flip_sin_to_cos, "
+                          "float downscale_freq_shift, float scale, int max_period) -> Tensor(a!)",
+    "weak_ref_tensor": "weak_ref_tensor(Tensor tensor) -> Tensor",
     "merge_state": "merge_state(Tensor v_a, Tensor s_a, Tensor v_b, Tensor s_b, Tensor(a!) v_merged, "
                    "Tensor(b!) s_merged) -> ()",
     "merge_state_v2": "merge_state_v2(Tensor v_a, Tensor s_a, Tensor v_b, Tensor s_b, Tensor(a!) v_merged, "
@@ -106,7 +111,7 @@ def test_torch_op_schema(name):
     assert schema.startswith("sgl_kernel::"), schema
     body = schema[len("sgl_kernel::"):]
     expected = SCHEMAS[name]
-    if expected.endswith("-> ()"):
+    if "->" in expected:
         assert body == expected
     else:  # our trailing defaulted extensions follow the upstream arguments
         assert body.startswith(expected), body
@@ -120,7 +125,7 @@ def test_every_op_has_a_fake_and_python_entry():
     for name in sgl_kernel.__all__:
         assert hasattr(sgl_kernel, name), name
     ops = [n for n in SCHEMAS] + ["cast", "concat_mla_k", "concat_mla_absorb_q", "copy_to_gpu_no_ce", "downcast_fp8",
-                                  "timestep_embedding", "weak_ref_tensor", "apply_mrope_pos_ids_cos_sin_cache",
+                                  "timestep_embedding", "timestep_embedding_out", "weak_ref_tensor", "gelu_quick", "apply_mrope_pos_ids_cos_sin_cache",
                                   "transfer_kv_per_layer", "transfer_kv_direct"]
     for n in ops:
         op = getattr(torch.ops.sgl_kernel, n).default

@@ -18,6 +18,8 @@ RMSNormParams make_rmsnorm_params(const at::Tensor& output, const at::Tensor& in
 // Checks `input` [..., 2d] and `out` [..., d]; leading dims of each must
 // collapse to one row dim (any row stride).
 GatedActParams make_gated_act_params(const at::Tensor& out, const at::Tensor& input);
+// Checks `input` [..., d] and `out` (same shape) of a plain activation.
+GatedActParams make_act_params(const at::Tensor& out, const at::Tensor& input);
 
 // CPU backends.
 void rmsnorm_cpu(const RMSNormParams& p, at::ScalarType dtype);

@@ -92,6 +92,24 @@ RMSNormParams make_rmsnorm_params(const at::Tensor& output, const at::Tensor& in
   return p;
 }
 
+GatedActParams make_act_params(const at::Tensor& out, const at::Tensor& input) {
+  check_float_dtype(input, "input");
+  check_same_dtype(input, "input", out, "out");
+  check_same_device(input, "input", out, "out");
+  TORCH_CHECK_VALUE(input.dim() >= 1, "input must have at least 1 dim, got a scalar");
+  check_shape(out, "out", input.sizes());
+  auto [rows, in_stride] = rows_of(input, "input");
+  GatedActParams p{};
+  p.out = out.data_ptr();
+  p.in = input.data_ptr();
+  p.rows = rows;
+  p.d = input.size(-1);
+  p.in_stride = in_stride;
+  p.out_stride = rows_of(out, "out").second;
+  p.gated = false;
+  return p;
+}
+
 GatedActParams make_gated_act_params(const at::Tensor& out, const at::Tensor& input) {
   check_float_dtype(input, "input");
   check_same_dtype(input, "input", out, "out");

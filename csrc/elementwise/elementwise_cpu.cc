@@ -46,6 +46,7 @@ float act_cpu(Activation a, float x) {
     case Activation::kGelu: return 0.5f * x * (1.f + std::erf(x * 0.70710678118654752f));
     case Activation::kGeluTanh:
       return 0.5f * x * (1.f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    case Activation::kGeluQuick: return x / (1.f + std::exp(-1.702f * x));
   }
   return x;
 }
@@ -58,7 +59,8 @@ void gated_rows(Activation act, const GatedActParams& p) {
       const T* x = static_cast<const T*>(p.in) + r * p.in_stride;
       T* o = static_cast<T*>(p.out) + r * p.out_stride;
       for (int64_t j = 0; j < p.d; ++j) {
-        o[j] = static_cast<T>(act_cpu(act, static_cast<float>(x[j])) * static_cast<float>(x[p.d + j]));
+        const float a = act_cpu(act, static_cast<float>(x[j]));
+        o[j] = static_cast<T>(p.gated ? a * static_cast<float>(x[p.d + j]) : a);
       }
     }
   });

@@ -40,18 +40,25 @@ void qk_rmsnorm(at::Tensor& output, const at::Tensor& input, const at::Tensor& w
   run_norm(make_rmsnorm_params(output, input, nullptr, weight, eps, false, pdl, true), input);
 }
 
-template <Activation A>
-void gated(at::Tensor& out, const at::Tensor& input) {
-  const GatedActParams p = make_gated_act_params(out, input);
+void run_activation(Activation act, const GatedActParams& p, const at::Tensor& input) {
   if (input.is_cuda()) {
 #ifdef SGL_KERNEL_WITH_CUDA
-    gated_activation_cuda(A, p, input);
+    gated_activation_cuda(act, p, input);
     return;
 #else
     TORCH_CHECK(false, "sgl_kernel was built without CUDA");
 #endif
   }
-  gated_activation_cpu(A, p, input.scalar_type());
+  gated_activation_cpu(act, p, input.scalar_type());
+}
+
+template <Activation A>
+void gated(at::Tensor& out, const at::Tensor& input) {
+  run_activation(A, make_gated_act_params(out, input), input);
+}
+
+void gelu_quick(at::Tensor& out, const at::Tensor& input) {
+  run_activation(Activation::kGeluQuick, make_act_params(out, input), input);
 }
 
 }  // namespace
@@ -68,6 +75,7 @@ TORCH_LIBRARY_FRAGMENT(sgl_kernel, m) {
   m.def("silu_and_mul(Tensor(a!) out, Tensor input) -> ()");
   m.def("gelu_and_mul(Tensor(a!) out, Tensor input) -> ()");
   m.def("gelu_tanh_and_mul(Tensor(a!) out, Tensor input) -> ()");
+  m.def("gelu_quick(Tensor(a!) out, Tensor input) -> ()");
 }
 
 #define SGL_ELEMENTWISE_IMPLS(m)                                                  \
@@ -78,7 +86,8 @@ TORCH_LIBRARY_FRAGMENT(sgl_kernel, m) {
   m.impl("qk_rmsnorm", &sgl_kernel::qk_rmsnorm);                                  \
   m.impl("silu_and_mul", &sgl_kernel::gated<sgl_kernel::Activation::kSilu>);      \
   m.impl("gelu_and_mul", &sgl_kernel::gated<sgl_kernel::Activation::kGelu>);      \
-  m.impl("gelu_tanh_and_mul", &sgl_kernel::gated<sgl_kernel::Activation::kGeluTanh>)
+  m.impl("gelu_tanh_and_mul", &sgl_kernel::gated<sgl_kernel::Activation::kGeluTanh>);     \
+  m.impl("gelu_quick", &sgl_kernel::gelu_quick)
 
 TORCH_LIBRARY_IMPL(sgl_kernel, CPU, m) { SGL_ELEMENTWISE_IMPLS(m); }
 

@@ -54,12 +54,21 @@ void cast(at::Tensor& out, const at::Tensor& input) {
                 cast_cpu(p, out.scalar_type(), input.scalar_type()));
 }
 
-void timestep_embedding(const at::Tensor& t, at::Tensor& output, int64_t dim, bool flip_sin_to_cos,
-                        double downscale_freq_shift, double scale, int64_t max_period) {
+void timestep_embedding_out(const at::Tensor& t, at::Tensor& output, int64_t dim, bool flip_sin_to_cos,
+                            double downscale_freq_shift, double scale, int64_t max_period) {
   const TimestepEmbeddingParams p =
       make_timestep_embedding_params(t, output, dim, flip_sin_to_cos, downscale_freq_shift, scale, max_period);
   SGL_ON_DEVICE(output, timestep_embedding_cuda(p, t.scalar_type(), output),
                 timestep_embedding_cpu(p, t.scalar_type()));
+}
+
+// Upstream's op returns `output` (our schema marks the alias). torch.compile
+// cannot functionalize a custom op whose output aliases an input, so the
+// Python function calls timestep_embedding_out (same work, returns nothing).
+at::Tensor timestep_embedding(const at::Tensor& t, at::Tensor& output, int64_t dim, bool flip_sin_to_cos,
+                              double downscale_freq_shift, double scale, int64_t max_period) {
+  timestep_embedding_out(t, output, dim, flip_sin_to_cos, downscale_freq_shift, scale, max_period);
+  return output;
 }
 
 void copy_to_gpu_no_ce(const at::Tensor& input, at::Tensor& output) {
@@ -87,10 +96,13 @@ TORCH_LIBRARY_FRAGMENT(sgl_kernel, m) {
   m.def("concat_mla_absorb_q(Tensor a, Tensor b, Tensor(a!) out) -> ()");
   m.def("cast(Tensor(a!) out, Tensor input) -> ()");
   m.def(
-      "timestep_embedding(Tensor t, Tensor(a!) output, int dim, bool flip_sin_to_cos, float downscale_freq_shift, "
-      "float scale, int max_period) -> ()");
+      "timestep_embedding(Tensor input, Tensor(a!) output, int dim, bool flip_sin_to_cos, "
+      "float downscale_freq_shift, float scale, int max_period) -> Tensor(a!)");
+  m.def(
+      "timestep_embedding_out(Tensor input, Tensor(a!) output, int dim, bool flip_sin_to_cos, "
+      "float downscale_freq_shift, float scale, int max_period) -> ()");
   m.def("copy_to_gpu_no_ce(Tensor input, Tensor(a!) output) -> ()");
-  m.def("weak_ref_tensor(Tensor t) -> Tensor");
+  m.def("weak_ref_tensor(Tensor tensor) -> Tensor");
 }
 
 #define SGL_MEMORY_IMPLS(m)                                             \
@@ -100,6 +112,7 @@ TORCH_LIBRARY_FRAGMENT(sgl_kernel, m) {
   m.impl("concat_mla_absorb_q", &sgl_kernel::concat_mla_absorb_q);      \
   m.impl("cast", &sgl_kernel::cast);                                    \
   m.impl("timestep_embedding", &sgl_kernel::timestep_embedding);        \
+  m.impl("timestep_embedding_out", &sgl_kernel::timestep_embedding_out); \
   m.impl("copy_to_gpu_no_ce", &sgl_kernel::copy_to_gpu_no_ce);          \
   m.impl("weak_ref_tensor", &sgl_kernel::weak_ref_tensor)
 

@@ -8,10 +8,12 @@ which run on CUDA and CPU tensors alike.
 import torch  # noqa: F401  (loads torch's libraries before our extension)
 
 from sgl_kernel import _C  # noqa: F401  (registers torch.ops.sgl_kernel.*)
+from sgl_kernel import errors, utils  # noqa: F401
 from sgl_kernel.attention import merge_state, merge_state_v2
 from sgl_kernel.elementwise import (
     fused_add_rmsnorm,
     gelu_and_mul,
+    gelu_quick,
     gelu_tanh_and_mul,
     gemma_fused_add_rmsnorm,
     gemma_rmsnorm,
@@ -50,7 +52,10 @@ from sgl_kernel.rope import (
     apply_rope_with_cos_sin_cache_inplace,
 )
 
-__version__ = "0.1.0"
+from sgl_kernel.version import __version__
+
+# Upstream's name for the loaded op library.
+common_ops = _C
 
 __all__ = [
     "FusedSetKVBufferArg",
@@ -63,6 +68,7 @@ __all__ = [
     "downcast_fp8",
     "fused_add_rmsnorm",
     "gelu_and_mul",
+    "gelu_quick",
     "gelu_tanh_and_mul",
     "gemma_fused_add_rmsnorm",
     "gemma_rmsnorm",

@@ -8,6 +8,8 @@ from typing import Optional, Tuple
 
 import torch
 
+from sgl_kernel.errors import translate_errors
+
 _ops = torch.ops.sgl_kernel
 
 
@@ -20,6 +22,7 @@ def _merge(op, v_a, s_a, v_b, s_b, v_merged, s_merged) -> Tuple[torch.Tensor, to
     return v_merged, s_merged
 
 
+@translate_errors
 def merge_state(
     v_a: torch.Tensor,
     s_a: torch.Tensor,
@@ -48,6 +51,7 @@ def merge_state(
     return _merge(_ops.merge_state, v_a, s_a, v_b, s_b, v_merged, s_merged)
 
 
+@translate_errors
 def merge_state_v2(
     v_a: torch.Tensor,
     s_a: torch.Tensor,

@@ -1,4 +1,5 @@
-"""Norms and gated activations.
+"""Norms and activations (and, as in upstream's module of the same name,
+re-exports of RoPE and memory ops; see the end of the file).
 
 Every function accepts CUDA and CPU tensors of dtype float32, float16 or
 bfloat16. Arithmetic is fp32; results are rounded once to the input dtype.
@@ -8,11 +9,14 @@ from typing import Optional
 
 import torch
 
+from sgl_kernel.errors import translate_errors
+
 from sgl_kernel.utils import resolve_pdl, rows_view
 
 _ops = torch.ops.sgl_kernel
 
 
+@translate_errors
 def rmsnorm(
     input: torch.Tensor,
     weight: torch.Tensor,
@@ -39,6 +43,7 @@ def rmsnorm(
     return out
 
 
+@translate_errors
 def gemma_rmsnorm(
     input: torch.Tensor,
     weight: torch.Tensor,
@@ -54,6 +59,7 @@ def gemma_rmsnorm(
     return out
 
 
+@translate_errors
 def fused_add_rmsnorm(
     input: torch.Tensor,
     residual: torch.Tensor,
@@ -76,6 +82,7 @@ def fused_add_rmsnorm(
     )
 
 
+@translate_errors
 def gemma_fused_add_rmsnorm(
     input: torch.Tensor,
     residual: torch.Tensor,
@@ -93,6 +100,7 @@ def gemma_fused_add_rmsnorm(
     )
 
 
+@translate_errors
 def qk_rmsnorm(
     input: torch.Tensor,
     weight: torch.Tensor,
@@ -126,6 +134,7 @@ def _gated(op, input: torch.Tensor, out: Optional[torch.Tensor]) -> torch.Tensor
     return out
 
 
+@translate_errors
 def silu_and_mul(input: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """``silu(input[..., :d]) * input[..., d:]`` for ``input [..., 2d]``; returns ``out [..., d]``.
 
@@ -136,14 +145,33 @@ def silu_and_mul(input: torch.Tensor, out: Optional[torch.Tensor] = None) -> tor
     return _gated(_ops.silu_and_mul, input, out)
 
 
+@translate_errors
 def gelu_and_mul(input: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Exact (erf) GELU of the first half times the second half; see :func:`silu_and_mul`."""
     return _gated(_ops.gelu_and_mul, input, out)
 
 
+@translate_errors
 def gelu_tanh_and_mul(input: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """tanh-approximated GELU of the first half times the second half; see :func:`silu_and_mul`."""
     return _gated(_ops.gelu_tanh_and_mul, input, out)
+
+
+@translate_errors
+def gelu_quick(input: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``input * sigmoid(1.702 * input)`` (quick GELU of CLIP-style vision towers), fp32 math.
+
+    An extension on CUDA and CPU (upstream has it on HIP only, and rejects rows
+    whose bytes are not a multiple of 16): any size is served. ``out``:
+    optional, input's shape and dtype. Leading dims of input and out must
+    collapse to one row dim (any row stride). Returns ``out``.
+    """
+    if input.dim() == 0:
+        raise ValueError("input must have at least 1 dim, got a scalar")
+    if out is None:
+        out = torch.empty(input.shape, dtype=input.dtype, device=input.device)
+    _ops.gelu_quick(out, input)
+    return out
 
 
 # Fake (meta) implementations: every op here only writes into its arguments.
@@ -156,5 +184,19 @@ for _name in (
     "silu_and_mul",
     "gelu_and_mul",
     "gelu_tanh_and_mul",
+    "gelu_quick",
 ):
     torch.library.register_fake(f"sgl_kernel::{_name}")(lambda *args: None)
+
+
+# Upstream's sgl_kernel.elementwise also holds these; the same objects are
+# defined in our rope, memory and utils modules (api/modules.md).
+from sgl_kernel.memory import (  # noqa: E402
+    concat_mla_absorb_q,
+    concat_mla_k,
+    copy_to_gpu_no_ce,
+    downcast_fp8,
+    timestep_embedding,
+)
+from sgl_kernel.rope import FusedSetKVBufferArg, apply_rope_with_cos_sin_cache_inplace  # noqa: E402
+from sgl_kernel.utils import is_arch_support_pdl  # noqa: E402

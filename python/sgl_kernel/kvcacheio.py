@@ -364,3 +364,8 @@ for _name in (
     "transfer_kv_all_layer_mla_lf_pf",
 ):
     torch.library.register_fake(f"sgl_kernel::{_name}")(lambda *args: None)
+
+
+def is_hip() -> bool:
+    """False: this library is built for CUDA (upstream's module exposes it too)."""
+    return False

@@ -12,9 +12,12 @@ from typing import Optional
 
 import torch
 
+from sgl_kernel.errors import translate_errors
+
 _ops = torch.ops.sgl_kernel
 
 
+@translate_errors
 def set_kv_buffer_kernel(
     k_cache: torch.Tensor,
     v_cache: torch.Tensor,
@@ -43,13 +46,18 @@ def set_kv_buffer_kernel(
     _ops.store_kv_cache(k_cache, v_cache, loc, k, v)
 
 
-def weak_ref_tensor(t: torch.Tensor) -> torch.Tensor:
-    """A tensor over ``t``'s memory (same data pointer, sizes, strides, dtype
-    and device) that holds no reference to its storage: the caller must keep
-    ``t`` (or its storage) alive while the result is used."""
-    return _ops.weak_ref_tensor(t)
+@translate_errors
+def weak_ref_tensor(tensor):
+    """A tensor over ``tensor``'s memory (same data pointer, sizes, strides,
+    dtype and device) that holds no reference to its storage: the caller must
+    keep ``tensor`` (or its storage) alive while the result is used. Anything
+    that is not a tensor is returned unchanged (as upstream)."""
+    if not isinstance(tensor, torch.Tensor):
+        return tensor
+    return _ops.weak_ref_tensor(tensor)
 
 
+@translate_errors
 def copy_to_gpu_no_ce(input: torch.Tensor, output: torch.Tensor) -> None:
     """Copy ``input`` (CPU int32 ``[n]``, n <= 1024) into ``output`` (int32 ``[n]``, contiguous).
 
@@ -61,6 +69,7 @@ def copy_to_gpu_no_ce(input: torch.Tensor, output: torch.Tensor) -> None:
     _ops.copy_to_gpu_no_ce(input, output)
 
 
+@translate_errors
 def cast(input: torch.Tensor, dtype: torch.dtype, out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Elementwise dtype conversion among float32, float16, bfloat16 and float8_e4m3fn.
 
@@ -80,6 +89,7 @@ def cast(input: torch.Tensor, dtype: torch.dtype, out: Optional[torch.Tensor] = 
     return out
 
 
+@translate_errors
 def downcast_fp8(
     k: torch.Tensor,
     v: torch.Tensor,
@@ -104,6 +114,7 @@ def downcast_fp8(
     _ops.downcast_fp8(k, v, k_out, v_out, k_scale, v_scale, loc, mult, offset)
 
 
+@translate_errors
 def concat_mla_k(k: torch.Tensor, k_nope: torch.Tensor, k_rope: torch.Tensor) -> None:
     """In place: ``k[t, h] = k_nope[t, h] ‖ k_rope[t, 0]`` (k_rope broadcast over heads).
 
@@ -115,6 +126,7 @@ def concat_mla_k(k: torch.Tensor, k_nope: torch.Tensor, k_rope: torch.Tensor) ->
     _ops.concat_mla_k(k, k_nope, k_rope)
 
 
+@translate_errors
 def concat_mla_absorb_q(a: torch.Tensor, b: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
     """``out[..., :da] = a``, ``out[..., da:] = b`` for ``a [..., da]``, ``b [..., db]``.
 
@@ -128,13 +140,16 @@ def concat_mla_absorb_q(a: torch.Tensor, b: torch.Tensor, out: Optional[torch.Te
     return out
 
 
+@translate_errors
 def timestep_embedding(
     t: torch.Tensor,
     dim: int,
     flip_sin_to_cos: bool = False,
-    downscale_freq_shift: float = 1,
+    downscale_freq_shift: float = 0.0,
     scale: float = 1,
     max_period: int = 10000,
+    dtype: torch.dtype = torch.float32,
+    *,
     out: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """Sinusoidal timestep embedding of diffusion models.
@@ -144,12 +159,17 @@ def timestep_embedding(
     ``freq_j = exp(-ln(max_period) * j / (half - downscale_freq_shift))``,
     columns ``[sin(t * freq * scale), cos(t * freq * scale)]`` (the halves
     swapped when ``flip_sin_to_cos``); an odd ``dim`` gets a last column of
-    zeros. Computed in fp32. ``out`` (our extension): optional float32
-    ``[N, dim]`` with a unit last stride.
+    zeros. Computed in fp32. ``downscale_freq_shift`` defaults to 0.0, as
+    upstream's 0.3.21. ``dtype`` is accepted for upstream's signature and
+    ignored: the output is float32, as upstream's. ``out`` (our extension,
+    keyword only): optional float32 ``[N, dim]`` with a unit last stride.
+    Returns the output. (The torch op ``timestep_embedding`` returns its
+    output as upstream's does, so torch.compile cannot functionalize it;
+    this function calls ``timestep_embedding_out``, which can be compiled.)
     """
     if out is None:
         out = torch.empty(t.shape[0] if t.dim() == 1 else 0, dim, dtype=torch.float32, device=t.device)
-    _ops.timestep_embedding(t, out, dim, flip_sin_to_cos, float(downscale_freq_shift), float(scale), max_period)
+    _ops.timestep_embedding_out(t, out, dim, flip_sin_to_cos, float(downscale_freq_shift), float(scale), max_period)
     return out
 
 
@@ -160,12 +180,17 @@ for _name in (
     "concat_mla_k",
     "concat_mla_absorb_q",
     "cast",
-    "timestep_embedding",
     "copy_to_gpu_no_ce",
+    "timestep_embedding_out",
 ):
     torch.library.register_fake(f"sgl_kernel::{_name}")(lambda *args: None)
 
 
 @torch.library.register_fake("sgl_kernel::weak_ref_tensor")
-def _weak_ref_tensor_fake(t):
-    return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=t.device)
+def _weak_ref_tensor_fake(tensor):
+    return torch.empty_strided(tensor.shape, tensor.stride(), dtype=tensor.dtype, device=tensor.device)
+
+
+@torch.library.register_fake("sgl_kernel::timestep_embedding")
+def _timestep_embedding_fake(input, output, dim, flip_sin_to_cos, downscale_freq_shift, scale, max_period):
+    return output

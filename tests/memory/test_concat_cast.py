@@ -153,7 +153,7 @@ def test_cast_cuda_nan_stays_nan():
 
 
 # ---------------------------------------------------------------- timestep_embedding
-def ref_timestep(t, dim, flip=False, shift=1.0, scale=1.0, max_period=10000):
+def ref_timestep(t, dim, flip=False, shift=0.0, scale=1.0, max_period=10000):
     half = dim // 2
     exponent = -math.log(max_period) * torch.arange(half, dtype=torch.float64) / (half - shift)
     arg = t.double()[:, None] * torch.exp(exponent)[None, :] * scale
@@ -214,7 +214,24 @@ def test_opcheck_concat_cast_timestep(device):
     torch.library.opcheck(ops.concat_mla_absorb_q.default, (kn, kn, torch.empty(3, 4, 32, device=device)))
     torch.library.opcheck(ops.cast.default, (torch.empty(3, 4, 16, dtype=torch.bfloat16, device=device), kn))
     t = torch.rand(5, device=device) * 100
-    torch.library.opcheck(ops.timestep_embedding.default, (t, torch.empty(5, 9, device=device), 9, True, 1.0, 1.0, 10000))
+    torch.library.opcheck(ops.timestep_embedding_out.default, (t, torch.empty(5, 9, device=device), 9, True, 1.0, 1.0, 10000))
+    # The upstream-compatible op returns its output (an alias): torch.compile
+    # cannot functionalize it, so only its fake and schema are checked here.
+    out = torch.empty(5, 9, device=device)
+    torch.library.opcheck(ops.timestep_embedding.default, (t, out, 9, True, 1.0, 1.0, 10000),
+                          test_utils=("test_schema", "test_faketensor"))
+    assert ops.timestep_embedding(t, out, 9, True, 1.0, 1.0, 10000) is out
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=gpu)])
+def test_timestep_embedding_defaults_match_upstream(device):
+    # 0.3.21: downscale_freq_shift=0.0, scale=1, max_period=10000, dtype ignored (fp32 out)
+    t = torch.rand(7, device=device) * 1000
+    out = sgl_kernel.timestep_embedding(t, 64, dtype=torch.bfloat16)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out.cpu().double(), ref_timestep(t.cpu(), 64, shift=0.0), **TS_TOL)
+    shifted = sgl_kernel.timestep_embedding(t, 64, downscale_freq_shift=1)
+    assert not torch.allclose(out, shifted)
 
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=gpu)])
@@ -290,7 +307,7 @@ def test_concat_cast_timestep_bad_inputs(device):
         sgl_kernel.cast(kn, torch.float16, out=torch.empty(3, 4, device=device, dtype=torch.float16))
     t = torch.rand(5, device=device)
     with pytest.raises(ValueError, match="downscale_freq_shift must differ from dim // 2"):
-        sgl_kernel.timestep_embedding(t, 2)
+        sgl_kernel.timestep_embedding(t, 2, False, 1.0)
     with pytest.raises(ValueError, match="max_period must be positive"):
         sgl_kernel.timestep_embedding(t, 8, max_period=0)
     with pytest.raises(ValueError, match="t must be 1-D"):

@@ -291,6 +291,12 @@ def test_weak_ref_tensor_aliases(device):
     assert w.eq(3.0).all()
     w.fill_(4.0)
     assert t.eq(4.0).all()
+    assert sgl_kernel.weak_ref_tensor(tensor=t).data_ptr() == t.data_ptr()  # upstream's argument name
+
+
+def test_weak_ref_tensor_passes_non_tensors_through():
+    for x in (None, 3, 2.5, "s", [1, 2], (torch.ones(1),)):
+        assert sgl_kernel.weak_ref_tensor(x) is x
 
 
 # ---------------------------------------------------------------- torch.library / compile

@@ -41,6 +41,9 @@ SGL_DEVICE float gelu_tanh(float x) {
   const float k1 = 0.044715f;
   return 0.5f * x * (1.0f + tanhf(k0 * (x + k1 * x * x * x)));
 }
+
+// Quick GELU (CLIP-style vision towers): x * sigmoid(1.702 x).
+SGL_DEVICE float gelu_quick(float x) { return x / (1.0f + __expf(-1.702f * x)); }
 #endif
 
 }  // namespace sgl_kernel

@@ -1,5 +1,6 @@
-// Gated activation kernels: silu/gelu/gelu_tanh of the first half of each row
-// times the second half. A block walks rows (grid-stride); its threads cover
+// Activation kernels: silu/gelu/gelu_tanh of the first half of each row
+// times the second half (gated), or an activation of the whole row (plain:
+// gelu_quick). A block walks rows (grid-stride); its threads cover
 // the row in 16-byte vectors when the row and its halves are 16-byte aligned,
 // else element by element (any d is served).
 #pragma once
@@ -20,10 +21,11 @@ template <Activation A>
 SGL_DEVICE float apply(float x) {
   if constexpr (A == Activation::kSilu) return silu(x);
   if constexpr (A == Activation::kGelu) return gelu(x);
+  if constexpr (A == Activation::kGeluQuick) return gelu_quick(x);
   return gelu_tanh(x);
 }
 
-template <class T, int VEC, Activation A>
+template <class T, int VEC, Activation A, bool Gated>
 __global__ void __launch_bounds__(1024) gated_act_kernel(const GatedActParams p) {
   using V = Vec<T, VEC>;
   const int64_t nvec = p.d / VEC;
@@ -34,11 +36,17 @@ __global__ void __launch_bounds__(1024) gated_act_kernel(const GatedActParams p)
     const T* g = x + p.d;
     T* o = static_cast<T*>(p.out) + r * p.out_stride;
     for (int64_t j = threadIdx.x; j < nvec; j += blockDim.x) {
-      V a, b, c;
+      V a, c;
       a.load(x + j * VEC);
-      b.load(g + j * VEC);
+      if constexpr (Gated) {
+        V b;
+        b.load(g + j * VEC);
 #pragma unroll
-      for (int k = 0; k < VEC; ++k) c[k] = from_float<T>(apply<A>(to_float(a[k])) * to_float(b[k]));
+        for (int k = 0; k < VEC; ++k) c[k] = from_float<T>(apply<A>(to_float(a[k])) * to_float(b[k]));
+      } else {
+#pragma unroll
+        for (int k = 0; k < VEC; ++k) c[k] = from_float<T>(apply<A>(to_float(a[k])));
+      }
       c.store(o + j * VEC);
     }
   }
@@ -50,13 +58,18 @@ cudaError_t launch_vec(Activation act, const GatedActParams& p, cudaStream_t str
   const int64_t threads = nvec >= 1024 ? 1024 : round_up<int64_t>(nvec, 32);
   const dim3 block(static_cast<unsigned>(threads));
   const dim3 grid(static_cast<unsigned>(p.rows < (1 << 20) ? p.rows : (1 << 20)));
+  if (!p.gated) {
+    if (act != Activation::kGeluQuick) return cudaErrorInvalidValue;
+    return launch_kernel(gated_act_kernel<T, VEC, Activation::kGeluQuick, false>, grid, block, 0, stream, p.pdl, p);
+  }
   switch (act) {
     case Activation::kSilu:
-      return launch_kernel(gated_act_kernel<T, VEC, Activation::kSilu>, grid, block, 0, stream, p.pdl, p);
+      return launch_kernel(gated_act_kernel<T, VEC, Activation::kSilu, true>, grid, block, 0, stream, p.pdl, p);
     case Activation::kGelu:
-      return launch_kernel(gated_act_kernel<T, VEC, Activation::kGelu>, grid, block, 0, stream, p.pdl, p);
+      return launch_kernel(gated_act_kernel<T, VEC, Activation::kGelu, true>, grid, block, 0, stream, p.pdl, p);
     case Activation::kGeluTanh:
-      return launch_kernel(gated_act_kernel<T, VEC, Activation::kGeluTanh>, grid, block, 0, stream, p.pdl, p);
+      return launch_kernel(gated_act_kernel<T, VEC, Activation::kGeluTanh, true>, grid, block, 0, stream, p.pdl, p);
+    case Activation::kGeluQuick: break;  // plain only
   }
   return cudaErrorInvalidValue;
 }

@@ -1,4 +1,5 @@
-// Gated activations: out[r, i] = act(in[r, i]) * in[r, d + i]. Host-side
+// Activations. Gated: out[r, i] = act(in[r, i]) * in[r, d + i]; plain
+// (GatedActParams::gated false): out[r, i] = act(in[r, i]). Host-side
 // declarations; kernels in activation.cuh.
 #pragma once
 
@@ -9,15 +10,16 @@
 
 namespace sgl_kernel {
 
-enum class Activation : int { kSilu = 0, kGelu = 1, kGeluTanh = 2 };
+enum class Activation : int { kSilu = 0, kGelu = 1, kGeluTanh = 2, kGeluQuick = 3 };
 
 struct GatedActParams {
   void* out;           // [rows, d], row stride out_stride
-  const void* in;      // [rows, 2 * d], row stride in_stride
+  const void* in;      // [rows, 2 * d] (gated) or [rows, d], row stride in_stride
   int64_t rows;
   int64_t d;
   int64_t in_stride;   // elements
   int64_t out_stride;  // elements
+  bool gated = true;   // false: no second half, out = act(in)
   bool pdl;
 };
 
