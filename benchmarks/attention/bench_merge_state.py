@@ -11,7 +11,7 @@ and .png into --out.
 import torch
 
 import sgl_kernel
-from sgl_kernel.testing.bench import start, Row, buffer_sets, format_table, time_impls, write_results
+from sgl_kernel.testing.bench import compile_per_shape, start, Row, buffer_sets, format_table, time_impls, write_results
 
 TOKENS = [1, 16, 1024, 16384]
 HEADS, HEAD_DIM = 64, 128
@@ -31,7 +31,7 @@ def main():
     args, copy_gbps = start(__doc__.splitlines()[0])
     torch._dynamo.config.cache_size_limit = 64
     dev, dt = "cuda", torch.bfloat16
-    compiled = torch.compile(torch_merge_state)
+    compiled = compile_per_shape(torch_merge_state)
     rows = []
     for t in TOKENS:
         # v_a, v_b read and v_out written (bf16); s_a, s_b read and s_out written (fp32).

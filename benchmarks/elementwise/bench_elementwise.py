@@ -1,4 +1,4 @@
-"""Elementwise family benchmark: norms, QK-norm and silu_and_mul on the
+"""Elementwise family benchmark: norms, QK-norm, silu_and_mul and gelu_quick on the
 default model's shapes (hidden 4096, expert width 1536 x top-8, 64/4 heads
 of 128), against torch eager and torch.compile measured in the same run, and
 against the device-to-device copy bandwidth measured in the same run.
@@ -12,7 +12,7 @@ file and a PNG into --out.
 import torch
 
 import sgl_kernel
-from sgl_kernel.testing.bench import start, bench_case, format_table, write_results
+from sgl_kernel.testing.bench import compile_per_shape, start, bench_case, format_table, write_results
 
 TOKENS = [1, 16, 128, 1024, 4096, 16384]
 HIDDEN, D_FF, TOPK, HEAD_DIM = 4096, 1536, 8, 128
@@ -35,15 +35,25 @@ def torch_silu_and_mul(x, out):
     out.copy_((torch.nn.functional.silu(x[..., :d].float()) * x[..., d:].float()).to(x.dtype))
 
 
+def torch_gelu_quick(x, out):
+    xf = x.float()
+    out.copy_((xf * torch.sigmoid(1.702 * xf)).to(x.dtype))
+
+
+# gelu_quick: the vision MLP of Qwen2-VL-style towers (width 5120).
+D_VIT_MLP = 5120
+
+
 def main():
     args, copy_gbps = start(__doc__.splitlines()[0], lambda ap: ap.add_argument("--dtypes", default="bfloat16,float16"))
     torch._dynamo.config.cache_size_limit = 256
     dev = "cuda"
     tokens = [1, 16, 4096, 16384] if args.quick else TOKENS
     rows = []
-    c_rms = torch.compile(torch_rmsnorm)
-    c_add = torch.compile(torch_fused_add_rmsnorm)
-    c_silu = torch.compile(torch_silu_and_mul)
+    c_rms = compile_per_shape(torch_rmsnorm)
+    c_add = compile_per_shape(torch_fused_add_rmsnorm)
+    c_silu = compile_per_shape(torch_silu_and_mul)
+    c_gq = compile_per_shape(torch_gelu_quick)
     for dname in args.dtypes.split(","):
         dt = getattr(torch, dname)
         isz = torch.tensor([], dtype=dt).element_size()
@@ -74,6 +84,14 @@ def main():
                 lambda x, o: sgl_kernel.silu_and_mul(x, out=o),
                 lambda x, o: torch_silu_and_mul(x, o),
                 lambda x, o: c_silu(x, o)))
+            print(format_table(rows[-1:], copy_gbps).splitlines()[-1], flush=True)
+            nb = 2 * t * D_VIT_MLP * isz
+            rows.append(bench_case(
+                f"gelu_quick {tag}", f"{t}x{D_VIT_MLP}", nb,
+                lambda: (torch.randn(t, D_VIT_MLP, device=dev).to(dt), torch.empty(t, D_VIT_MLP, device=dev, dtype=dt)),
+                lambda x, o: sgl_kernel.gelu_quick(x, out=o),
+                lambda x, o: torch_gelu_quick(x, o),
+                lambda x, o: c_gq(x, o)))
             print(format_table(rows[-1:], copy_gbps).splitlines()[-1], flush=True)
             for heads in (64, 4):
                 wq = torch.randn(HEAD_DIM, device=dev).to(dt)

@@ -15,7 +15,7 @@ memory.md, memory.json and memory.png into --out.
 import torch
 
 import sgl_kernel
-from sgl_kernel.testing.bench import start, bench_case, format_table, write_results
+from sgl_kernel.testing.bench import compile_per_shape, start, bench_case, format_table, write_results
 
 KV_HEADS, HEAD_DIM, CACHE_SLOTS = 4, 128, 200_000
 MLA_HEADS, NOPE, ROPE = 128, 128, 64
@@ -52,10 +52,10 @@ def main():
         rows.append(row)
         print(format_table([row], copy_gbps).splitlines()[-1], flush=True)
 
-    c_store = torch.compile(torch_store_kv)
-    c_down = torch.compile(torch_downcast_fp8)
-    c_concat = torch.compile(torch_concat_mla_k)
-    c_cast = torch.compile(torch_cast)
+    c_store = compile_per_shape(torch_store_kv)
+    c_down = compile_per_shape(torch_downcast_fp8)
+    c_concat = compile_per_shape(torch_concat_mla_k)
+    c_cast = compile_per_shape(torch_cast)
 
     kc = torch.zeros(CACHE_SLOTS, KV_HEADS, HEAD_DIM, dtype=bf16, device=dev)
     vc = torch.zeros_like(kc)
