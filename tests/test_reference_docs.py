@@ -88,7 +88,11 @@ def registered_ops():
 
 
 def _registered_schemas(op):
-    return list(torch._C._jit_get_schemas_for_operator(f"{NAMESPACE}::{op}"))
+    get = getattr(torch._C, "_jit_get_schemas_for_operator", None)
+    if get is not None:
+        return list(get(f"{NAMESPACE}::{op}"))
+    packet = getattr(getattr(torch.ops, NAMESPACE), op)
+    return [getattr(packet, overload)._schema for overload in packet.overloads()]
 
 
 def _is_public_object(obj):
