@@ -32,8 +32,10 @@
 // (CPU: fp64), uses rsqrtf (2 ulp) and sincosf (2 ulp; CPU: cos/sin of the
 // same fp32 angle in double, rounded). The rotation itself uses the CPU's
 // operation order with no contraction. Results differ by a few fp32 ulp of
-// the head's scale before rounding: fp32 outputs within rtol = atol = 1e-5
-// at unit-scale inputs, fp16/bf16 outputs equal or one ulp apart.
+// the normalized head's scale (|y| ~ |w|) before the final rounding: fp32
+// outputs within rtol = atol = 1e-5 of the CPU's for unit-scale weights
+// (the tests' tolerance; tests/cpp uses 2e-5 against a double reference),
+// fp16/bf16 outputs equal or one rounding step apart at that scale.
 #pragma once
 
 #include <cstdint>
