@@ -6,6 +6,7 @@
 
 #include <ATen/ATen.h>
 
+#include "sgl_kernel/rope/qk_norm_rope.h"
 #include "sgl_kernel/rope/rope.h"
 
 namespace sgl_kernel {
@@ -30,12 +31,40 @@ RopeParams make_rope_params(const at::Tensor& q, const at::Tensor& k, const at::
                             std::optional<double> v_scale, std::optional<at::IntArrayRef> mrope_section,
                             bool mrope_interleaved, RopeTypes* types);
 
+// rotary_embedding (vLLM positions form, in place): positions [T] or [B, S];
+// query/key [..., heads * head_size] or [..., heads, head_size] over the
+// positions' dims; key optional (num_k_heads 0).
+RopeParams make_rotary_embedding_params(const at::Tensor& positions, const at::Tensor& query,
+                                        const std::optional<at::Tensor>& key, int64_t head_size,
+                                        const at::Tensor& cos_sin_cache, bool is_neox, RopeTypes* types);
+
+// rotary_embedding_cos_sin (vision towers, in place): cos/sin [T, C] gathered
+// per token; interleaved picks RopeTable::kTokenPairs, else kTokenFull.
+RopeParams make_rotary_cos_sin_params(const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& query,
+                                      const std::optional<at::Tensor>& key, int64_t head_size, bool interleaved,
+                                      RopeTypes* types);
+
+// Range checks name the positions argument `pos_name`.
 // CPU backend; raises when a position or cache location is out of range.
-void rope_cpu(const RopeParams& p, const RopeTypes& types, int64_t max_pos, int64_t cache_size);
+void rope_cpu(const RopeParams& p, const RopeTypes& types, int64_t max_pos, int64_t cache_size,
+              const char* pos_name = "pos_ids");
+
+// fused_qk_norm_rope: checks every argument, computes the shared frequency
+// table; *t receives qkv's dtype.
+QKNormRopeParams make_qk_norm_rope_params(const at::Tensor& qkv, int64_t num_heads_q, int64_t num_heads_k,
+                                          int64_t num_heads_v, int64_t head_dim, double eps,
+                                          const at::Tensor& q_weight, const at::Tensor& k_weight, double base,
+                                          bool is_neox, const at::Tensor& position_ids, double factor, double low,
+                                          double high, double attention_factor, int64_t rotary_dim,
+                                          at::ScalarType* t);
+void qk_norm_rope_cpu(const QKNormRopeParams& p, at::ScalarType t);
 
 #ifdef SGL_KERNEL_WITH_CUDA
-// CUDA backend: the device of q, its current stream.
+// CUDA backend: the device of q, its current stream. Serves every RopeTable.
 void rope_cuda(const RopeParams& p, const RopeTypes& types, const at::Tensor& q);
+void qk_norm_rope_cuda(const QKNormRopeParams& p, at::ScalarType t, const at::Tensor& qkv);
+// PDL for ops whose schema has no enable_pdl: on for sm_90 and newer.
+bool pdl_default(const at::Tensor& t);
 #endif
 
 }  // namespace sgl_kernel

@@ -31,6 +31,93 @@ std::pair<int64_t, int64_t> buffer_strides(const at::Tensor& b, const char* name
   return {b.stride(0), b.stride(1)};
 }
 
+// cos_sin_cache [max_pos, rotary_dim], float32 or q's dtype; returns rotary_dim.
+int64_t check_cos_sin_cache(const at::Tensor& cache, const at::Tensor& q, const char* q_name, int64_t head_size) {
+  const auto cs = cache.scalar_type();
+  TORCH_CHECK_TYPE(cs == at::kFloat || cs == q.scalar_type(), "cos_sin_cache must have dtype float32 or ", q_name,
+                   "'s dtype (", q.scalar_type(), "), got ", cs);
+  check_same_device(q, q_name, cache, "cos_sin_cache");
+  TORCH_CHECK_VALUE(cache.dim() == 2, "cos_sin_cache must be 2-D [max_pos, rotary_dim], got shape ", cache.sizes());
+  check_last_contiguous(cache, "cos_sin_cache");
+  const int64_t rotary_dim = cache.size(1);
+  TORCH_CHECK_VALUE(rotary_dim > 0 && rotary_dim % 2 == 0 && rotary_dim <= head_size,
+                    "cos_sin_cache's last dim (rotary_dim) must be even, positive and at most head_size (",
+                    head_size, "), got ", rotary_dim);
+  return rotary_dim;
+}
+
+void check_model_dtype(const at::Tensor& t, const char* name) {
+  const auto st = t.scalar_type();
+  TORCH_CHECK_TYPE(st == at::kFloat || st == at::kHalf || st == at::kBFloat16, name,
+                   " must have dtype in {float32, float16, bfloat16}, got ", st);
+}
+
+void check_head_size(int64_t head_size) {
+  TORCH_CHECK_VALUE(head_size > 0, "head_size must be positive, got ", head_size);
+}
+
+// The element stride that walks the first `lead` dims of t as one token dim
+// (so [B, S, ...] works as [B * S, ...] without a copy).
+int64_t token_stride(const at::Tensor& t, const char* name, int64_t lead) {
+  if (lead == 1) return t.stride(0);
+  // lead == 2: a size-1 dim has no stride to honour.
+  if (t.size(0) == 1) return t.stride(1);
+  if (t.size(1) == 1) return t.stride(0);
+  TORCH_CHECK_VALUE(t.stride(0) == t.stride(1) * t.size(1), name, "'s leading dims ", t.sizes().slice(0, 2),
+                    " must be viewable as one token dim (stride(0) == stride(1) * size(1)), got strides ",
+                    t.strides());
+  return t.stride(1);
+}
+
+// query or key over the leading dims `lead`: [*lead, heads * head_size] or
+// [*lead, heads, head_size], last dim contiguous.
+struct HeadsView {
+  int64_t heads, stride_tok, stride_head;
+};
+
+HeadsView heads_view(const at::Tensor& t, const char* name, at::IntArrayRef lead, int64_t head_size) {
+  const int64_t n = static_cast<int64_t>(lead.size());
+  const bool split = t.dim() == n + 2 && t.size(-1) == head_size;
+  const bool flat = t.dim() == n + 1 && t.size(-1) % head_size == 0;
+  TORCH_CHECK_VALUE((split || flat) && t.sizes().slice(0, n) == lead, name, " must have shape ", lead,
+                    " + [heads * ", head_size, "] or ", lead, " + [heads, ", head_size, "], got ", t.sizes());
+  check_last_contiguous(t, name);
+  HeadsView v{};
+  v.heads = split ? t.size(-2) : t.size(-1) / head_size;
+  v.stride_head = split ? t.stride(-2) : head_size;
+  v.stride_tok = token_stride(t, name, n);
+  return v;
+}
+
+// Fills the q/k fields of p (in place: outputs alias inputs) from query and
+// the optional key over the leading dims `lead`.
+void fill_heads(RopeParams& p, const at::Tensor& query, const std::optional<at::Tensor>& key, at::IntArrayRef lead,
+                int64_t head_size) {
+  const HeadsView q = heads_view(query, "query", lead, head_size);
+  p.q = query.data_ptr();
+  p.q_out = query.data_ptr();
+  p.num_q_heads = q.heads;
+  p.q_stride_tok = p.q_out_stride_tok = q.stride_tok;
+  p.q_stride_head = p.q_out_stride_head = q.stride_head;
+  p.head_size = head_size;
+  if (key) {
+    check_same_dtype(query, "query", *key, "key");
+    check_same_device(query, "query", *key, "key");
+    const HeadsView k = heads_view(*key, "key", lead, head_size);
+    TORCH_CHECK_VALUE(k.heads > 0 && q.heads % k.heads == 0, "key's head count (", k.heads,
+                      ") must divide query's (", q.heads, ")");
+    p.k = key->data_ptr();
+    p.k_out = key->data_ptr();
+    p.num_k_heads = k.heads;
+    p.k_stride_tok = p.k_out_stride_tok = k.stride_tok;
+    p.k_stride_head = p.k_out_stride_head = k.stride_head;
+  }
+  p.nnz = 1;
+  for (const int64_t d : lead) p.nnz *= d;
+  p.k_scale = 1.f;
+  p.v_scale = 1.f;
+}
+
 }  // namespace
 
 RopeParams make_rope_params(const at::Tensor& q, const at::Tensor& k, const at::Tensor& q_rope,
@@ -59,17 +146,8 @@ RopeParams make_rope_params(const at::Tensor& q, const at::Tensor& k, const at::
   check_shape(k_rope, "k_rope", k.sizes());
   check_last_contiguous(k_rope, "k_rope");
 
+  const int64_t rotary_dim = check_cos_sin_cache(cos_sin_cache, q, "q", head_size);
   const auto cs = cos_sin_cache.scalar_type();
-  TORCH_CHECK_TYPE(cs == at::kFloat || cs == st, "cos_sin_cache must have dtype float32 or q's dtype (", st,
-                   "), got ", cs);
-  check_same_device(q, "q", cos_sin_cache, "cos_sin_cache");
-  TORCH_CHECK_VALUE(cos_sin_cache.dim() == 2, "cos_sin_cache must be 2-D [max_pos, rotary_dim], got shape ",
-                    cos_sin_cache.sizes());
-  check_last_contiguous(cos_sin_cache, "cos_sin_cache");
-  const int64_t rotary_dim = cos_sin_cache.size(1);
-  TORCH_CHECK_VALUE(rotary_dim > 0 && rotary_dim % 2 == 0 && rotary_dim <= head_size,
-                    "cos_sin_cache's last dim (rotary_dim) must be even, positive and at most head_size (",
-                    head_size, "), got ", rotary_dim);
 
   const auto ps = pos_ids.scalar_type();
   TORCH_CHECK_TYPE(ps == at::kInt || ps == at::kLong, "pos_ids must have dtype int32 or int64, got ", ps);
@@ -172,6 +250,152 @@ RopeParams make_rope_params(const at::Tensor& q, const at::Tensor& k, const at::
   p.k_scale = k_scale ? static_cast<float>(*k_scale) : 1.f;
   p.v_scale = v_scale ? static_cast<float>(*v_scale) : 1.f;
   types->buffer = bt;
+  return p;
+}
+
+RopeParams make_rotary_embedding_params(const at::Tensor& positions, const at::Tensor& query,
+                                        const std::optional<at::Tensor>& key, int64_t head_size,
+                                        const at::Tensor& cos_sin_cache, bool is_neox, RopeTypes* types) {
+  check_model_dtype(query, "query");
+  check_head_size(head_size);
+  const auto ps = positions.scalar_type();
+  TORCH_CHECK_TYPE(ps == at::kInt || ps == at::kLong, "positions must have dtype int32 or int64, got ", ps);
+  check_same_device(query, "query", positions, "positions");
+  TORCH_CHECK_VALUE(positions.dim() == 1 || positions.dim() == 2,
+                    "positions must be 1-D [num_tokens] or 2-D [batch, seq_len], got shape ", positions.sizes());
+  RopeParams p{};
+  fill_heads(p, query, key, positions.sizes(), head_size);
+  p.rotary_dim = check_cos_sin_cache(cos_sin_cache, query, "query", head_size);
+  p.cos_sin = cos_sin_cache.data_ptr();
+  p.cs_stride = cos_sin_cache.stride(0);
+  p.pos = positions.data_ptr();
+  p.pos_stride_tok = p.nnz > 0 ? token_stride(positions, "positions", positions.dim()) : 1;
+  p.pos_int64 = ps == at::kLong;
+  p.interleave = !is_neox;
+  p.table = RopeTable::kPosCache;
+  types->t = query.scalar_type();
+  types->cs = cos_sin_cache.scalar_type();
+  types->buffer = types->t;
+  return p;
+}
+
+RopeParams make_rotary_cos_sin_params(const at::Tensor& cos, const at::Tensor& sin, const at::Tensor& query,
+                                      const std::optional<at::Tensor>& key, int64_t head_size, bool interleaved,
+                                      RopeTypes* types) {
+  check_model_dtype(query, "query");
+  check_head_size(head_size);
+  TORCH_CHECK_VALUE(query.dim() == 2 || query.dim() == 3,
+                    "query must be [num_tokens, heads * head_size] or [num_tokens, heads, head_size], got shape ",
+                    query.sizes());
+  const int64_t tokens = query.size(0);
+  RopeParams p{};
+  fill_heads(p, query, key, query.sizes().slice(0, 1), head_size);
+  const auto ct = cos.scalar_type();
+  TORCH_CHECK_TYPE(ct == query.scalar_type() || ct == at::kFloat, "cos must have query's dtype (",
+                   query.scalar_type(), ") or float32, got ", ct);
+  check_same_dtype(cos, "cos", sin, "sin");
+  check_same_device(query, "query", cos, "cos");
+  check_same_device(query, "query", sin, "sin");
+  TORCH_CHECK_VALUE(cos.dim() == 2 && cos.size(0) == tokens && cos.size(1) > 0, "cos must have shape [", tokens,
+                    ", C] (query's num_tokens, C > 0), got ", cos.sizes());
+  check_shape(sin, "sin", cos.sizes());
+  check_last_contiguous(cos, "cos");
+  check_last_contiguous(sin, "sin");
+  const int64_t c = cos.size(1);
+  const int64_t elem = static_cast<int64_t>(cos.element_size());
+  p.cos_sin = cos.data_ptr();
+  p.sin = sin.data_ptr();
+  p.cs_stride = cos.stride(0);
+  p.sin_stride = sin.stride(0);
+  p.cs_step = 1;
+  p.interleave = interleaved;
+  if (interleaved) {
+    // c pairs (2j, 2j+1); a full-width table (c == head_size, each value
+    // repeated for both lanes) reads cos[2j] and sin[2j + 1].
+    TORCH_CHECK_VALUE(c == head_size ? head_size % 2 == 0 : 2 * c <= head_size,
+                      "cos's last dim must be at most head_size / 2 (", head_size / 2, ") or equal head_size (",
+                      head_size, ") for interleaved pairs, got ", c);
+    p.table = RopeTable::kTokenPairs;
+    if (c == head_size) {
+      p.rotary_dim = head_size;
+      p.cs_step = 2;
+      p.sin = static_cast<const char*>(p.sin) + elem;
+    } else {
+      p.rotary_dim = 2 * c;
+    }
+  } else {
+    TORCH_CHECK_VALUE(c % 2 == 0 && c <= head_size, "cos's last dim (the rotary width) must be even and at most ",
+                      "head_size (", head_size, ") for neox pairs, got ", c);
+    p.table = RopeTable::kTokenFull;
+    p.rotary_dim = c;
+  }
+  types->t = query.scalar_type();
+  types->cs = ct;
+  types->buffer = types->t;
+  return p;
+}
+
+QKNormRopeParams make_qk_norm_rope_params(const at::Tensor& qkv, int64_t num_heads_q, int64_t num_heads_k,
+                                          int64_t num_heads_v, int64_t head_dim, double eps,
+                                          const at::Tensor& q_weight, const at::Tensor& k_weight, double base,
+                                          bool is_neox, const at::Tensor& position_ids, double factor, double low,
+                                          double high, double attention_factor, int64_t rotary_dim,
+                                          at::ScalarType* t) {
+  check_model_dtype(qkv, "qkv");
+  TORCH_CHECK_VALUE(num_heads_q >= 0 && num_heads_k >= 0 && num_heads_v >= 0,
+                    "num_heads_q, num_heads_k and num_heads_v must be non-negative, got ", num_heads_q, ", ",
+                    num_heads_k, ", ", num_heads_v);
+  TORCH_CHECK_VALUE(head_dim > 0 && head_dim % 2 == 0 && head_dim <= 1024,
+                    "head_dim must be even and in [2, 1024], got ", head_dim);
+  TORCH_CHECK_VALUE(qkv.dim() == 2 && qkv.size(1) == (num_heads_q + num_heads_k + num_heads_v) * head_dim,
+                    "qkv must have shape [num_tokens, ", (num_heads_q + num_heads_k + num_heads_v) * head_dim,
+                    "] ((num_heads_q + num_heads_k + num_heads_v) * head_dim), got ", qkv.sizes());
+  check_last_contiguous(qkv, "qkv");
+  TORCH_CHECK_VALUE(rotary_dim > 0 && rotary_dim % 2 == 0 && rotary_dim <= head_dim &&
+                        rotary_dim <= 2 * kQKNormRopeMaxPairs,
+                    "rotary_dim must be even, positive, at most head_dim (", head_dim, ") and at most ",
+                    2 * kQKNormRopeMaxPairs, ", got ", rotary_dim);
+  TORCH_CHECK_VALUE(std::isfinite(eps) && eps >= 0, "eps must be finite and non-negative, got ", eps);
+  TORCH_CHECK_VALUE(std::isfinite(base) && base > 0, "base must be finite and positive, got ", base);
+  TORCH_CHECK_VALUE(std::isfinite(factor) && factor > 0, "factor must be finite and positive, got ", factor);
+  TORCH_CHECK_VALUE(factor == 1.0 || (std::isfinite(low) && std::isfinite(high)),
+                    "low and high must be finite when factor != 1, got ", low, " and ", high);
+  TORCH_CHECK_VALUE(std::isfinite(attention_factor), "attention_factor must be finite, got ", attention_factor);
+  const auto wt = q_weight.scalar_type();
+  TORCH_CHECK_TYPE(wt == qkv.scalar_type() || wt == at::kFloat, "q_weight must have qkv's dtype (",
+                   qkv.scalar_type(), ") or float32, got ", wt);
+  check_same_dtype(q_weight, "q_weight", k_weight, "k_weight");
+  check_same_device(qkv, "qkv", q_weight, "q_weight");
+  check_same_device(qkv, "qkv", k_weight, "k_weight");
+  check_shape(q_weight, "q_weight", {head_dim});
+  check_shape(k_weight, "k_weight", {head_dim});
+  check_last_contiguous(q_weight, "q_weight");
+  check_last_contiguous(k_weight, "k_weight");
+  const auto ps = position_ids.scalar_type();
+  TORCH_CHECK_TYPE(ps == at::kInt || ps == at::kLong, "position_ids must have dtype int32 or int64, got ", ps);
+  check_same_device(qkv, "qkv", position_ids, "position_ids");
+  check_shape(position_ids, "position_ids", {qkv.size(0)});
+
+  QKNormRopeParams p{};
+  p.qkv = qkv.data_ptr();
+  p.q_weight = q_weight.data_ptr();
+  p.k_weight = k_weight.data_ptr();
+  p.pos = position_ids.data_ptr();
+  p.num_tokens = qkv.size(0);
+  p.row_stride = qkv.stride(0);
+  p.pos_stride = position_ids.stride(0);
+  p.num_heads_q = num_heads_q;
+  p.num_heads_k = num_heads_k;
+  p.head_dim = head_dim;
+  p.rotary_dim = rotary_dim;
+  p.eps = static_cast<float>(eps);
+  p.attention_factor = static_cast<float>(attention_factor);
+  p.pos_int64 = ps == at::kLong;
+  p.weight_float = wt == at::kFloat;
+  p.interleave = !is_neox;
+  p.pdl = false;
+  fill_qk_norm_rope_freqs(p, base, factor, low, high);
+  *t = qkv.scalar_type();
   return p;
 }
 

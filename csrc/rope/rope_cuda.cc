@@ -25,10 +25,26 @@ void rope_cuda(const RopeParams& p, const RopeTypes& ty, const at::Tensor& q) {
   cudaStream_t stream = at::cuda::getCurrentCUDAStream();
   dispatch_or_throw<float, half, bf16>(ty.t, "q", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const cudaError_t err =
-        ty.cs == at::kFloat ? launch_buffer<T, float>(p, ty, stream) : launch_buffer<T, T>(p, ty, stream);
+    cudaError_t err;
+    if (p.table != RopeTable::kPosCache) {
+      err = ty.cs == at::kFloat ? launch_rope_token_table<T, float>(p, stream) : launch_rope_token_table<T, T>(p, stream);
+    } else {
+      err = ty.cs == at::kFloat ? launch_buffer<T, float>(p, ty, stream) : launch_buffer<T, T>(p, ty, stream);
+    }
     TORCH_CHECK(err == cudaSuccess, "rope launch failed: ", cudaGetErrorString(err));
   });
 }
+
+void qk_norm_rope_cuda(const QKNormRopeParams& p, at::ScalarType t, const at::Tensor& qkv) {
+  const c10::cuda::CUDAGuard guard(qkv.device());
+  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  dispatch_or_throw<float, half, bf16>(t, "qkv", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const cudaError_t err = launch_qk_norm_rope<T>(p, stream);
+    TORCH_CHECK(err == cudaSuccess, "fused_qk_norm_rope launch failed: ", cudaGetErrorString(err));
+  });
+}
+
+bool pdl_default(const at::Tensor& t) { return pdl_supported(t.device().index()); }
 
 }  // namespace sgl_kernel

@@ -134,6 +134,176 @@ def apply_mrope_with_cos_sin_cache_inplace(
     )
 
 
-# Fake (meta) implementations: both ops only write into their arguments.
-for _name in ("apply_rope_pos_ids_cos_sin_cache", "apply_mrope_pos_ids_cos_sin_cache"):
+def rotary_embedding(
+    positions: torch.Tensor,
+    query: torch.Tensor,
+    key: Optional[torch.Tensor],
+    head_size: int,
+    cos_sin_cache: torch.Tensor,
+    is_neox: bool = True,
+) -> None:
+    """vLLM-form rotary embedding, in place (``sgl_kernel.elementwise.rotary_embedding``).
+
+    positions: ``[T]`` or ``[B, S]``, int64 or int32 (each in ``[0, max_pos)``:
+        checked on CPU, not on CUDA).
+    query: ``[..., Hq * head_size]`` or ``[..., Hq, head_size]`` over the
+        positions' dims; token and head strides free, last dim stride 1.
+    key: the same with ``Hk`` heads (``Hq % Hk == 0``), or None.
+    cos_sin_cache: ``[max_pos, R]``, query's dtype or float32; row =
+        ``[cos_0 .. cos_{R/2-1}, sin_0 ..]``; ``R <= head_size``, lanes past
+        ``R`` pass through.
+    is_neox: pairs ``(j, j + R/2)``; else ``(2j, 2j+1)``.
+    """
+    _ops.rotary_embedding(positions, query, key, int(head_size), cos_sin_cache, bool(is_neox))
+
+
+def _resolve_rope_flag(interleaved: Optional[bool], is_neox: Optional[bool]) -> bool:
+    # Upstream's sgl_kernel.rotary_embedding wrappers take `interleaved` and
+    # `is_neox` as two names of one flag: the op's last bool.
+    if interleaved is not None and is_neox is not None and bool(interleaved) != bool(is_neox):
+        raise ValueError(f"interleaved ({interleaved}) and is_neox ({is_neox}) disagree; pass one of them")
+    if is_neox is not None:
+        return bool(is_neox)
+    if interleaved is not None:
+        return bool(interleaved)
+    return True
+
+
+def _check_head_size(head_size: int) -> int:
+    if head_size is None or int(head_size) <= 0:
+        raise ValueError(f"head_size must be a positive int, got {head_size}")
+    return int(head_size)
+
+
+def rotary_embedding_with_positions(
+    positions: torch.Tensor,
+    query: torch.Tensor,
+    key: Optional[torch.Tensor] = None,
+    head_size: int = 0,
+    interleaved: Optional[bool] = None,
+    *,
+    is_neox: Optional[bool] = None,
+    cos_sin_cache: torch.Tensor,
+) -> None:
+    """``sgl_kernel.rotary_embedding.rotary_embedding``: the positions form
+    (op ``rotary_embedding``) with upstream's module-level argument rules.
+
+    ``interleaved`` and ``is_neox`` name one flag (the op's ``is_neox``): both
+    given and unequal raises ValueError; else ``is_neox``, else
+    ``interleaved``, else True. ``head_size <= 0`` raises ValueError. Shapes
+    as :func:`rotary_embedding`.
+    """
+    flag = _resolve_rope_flag(interleaved, is_neox)
+    _ops.rotary_embedding(positions, query, key, _check_head_size(head_size), cos_sin_cache, flag)
+
+
+def rotary_embedding_cos_sin(
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    query: torch.Tensor,
+    key: Optional[torch.Tensor] = None,
+    head_size: int = 0,
+    interleaved: Optional[bool] = None,
+    *,
+    is_neox: Optional[bool] = None,
+) -> None:
+    """Rotary embedding with cos/sin already gathered per token (vision towers), in place.
+
+    cos, sin: ``[T, C]``, query's dtype (float32 too); rows strided, last dim
+        stride 1.
+    query: ``[T, Hq * head_size]`` or ``[T, Hq, head_size]``; key likewise
+        (``Hq % Hk == 0``) or None.
+    The op's ``interleaved`` flag is resolved as in
+    :func:`rotary_embedding_with_positions` (``is_neox``, else
+    ``interleaved``, else True):
+      True: pairs ``(2j, 2j+1)`` for ``j < C`` with ``cos[t, j]``,
+        ``sin[t, j]`` (``2C <= head_size``); when ``C == head_size`` (a
+        repeated full-width table) ``cos[t, 2j]`` and ``sin[t, 2j+1]``.
+      False: ``C`` is the rotary width; pairs ``(j, j + C/2)``,
+        ``x' = x cos[j] - y sin[j]``, ``y' = y cos[j + C/2] + x sin[j + C/2]``.
+    Lanes past the rotary width pass through.
+    """
+    flag = _resolve_rope_flag(interleaved, is_neox)
+    _ops.rotary_embedding_cos_sin(cos, sin, query, key, _check_head_size(head_size), flag)
+
+
+def apply_rotary_embedding(
+    *,
+    mode: str,
+    query: torch.Tensor,
+    key: Optional[torch.Tensor] = None,
+    head_size: int = 0,
+    interleaved: Optional[bool] = None,
+    is_neox: Optional[bool] = None,
+    cos: Optional[torch.Tensor] = None,
+    sin: Optional[torch.Tensor] = None,
+    positions: Optional[torch.Tensor] = None,
+    cos_sin_cache: Optional[torch.Tensor] = None,
+) -> None:
+    """``mode="cos_sin"``: :func:`rotary_embedding_cos_sin` (needs ``cos`` and
+    ``sin``); ``mode="positions"``: :func:`rotary_embedding_with_positions`
+    (needs ``positions`` and ``cos_sin_cache``). Missing tensors or another
+    mode raise ValueError."""
+    if mode == "cos_sin":
+        if cos is None or sin is None:
+            raise ValueError('mode="cos_sin" needs cos and sin')
+        rotary_embedding_cos_sin(cos, sin, query, key, head_size, interleaved, is_neox=is_neox)
+    elif mode == "positions":
+        if positions is None or cos_sin_cache is None:
+            raise ValueError('mode="positions" needs positions and cos_sin_cache')
+        rotary_embedding_with_positions(
+            positions, query, key, head_size, interleaved, is_neox=is_neox, cos_sin_cache=cos_sin_cache
+        )
+    else:
+        raise ValueError(f'mode must be "cos_sin" or "positions", got {mode!r}')
+
+
+def fused_qk_norm_rope(
+    qkv: torch.Tensor,
+    num_heads_q: int,
+    num_heads_k: int,
+    num_heads_v: int,
+    head_dim: int,
+    eps: float,
+    q_weight: torch.Tensor,
+    k_weight: torch.Tensor,
+    base: float,
+    is_neox: bool,
+    position_ids: torch.Tensor,
+    factor: float,
+    low: float,
+    high: float,
+    attention_factor: float,
+    rotary_dim: Optional[int] = None,
+) -> None:
+    """Per-head RMSNorm then RoPE on the Q and K heads of ``qkv``, in place
+    (``sgl_kernel.moe.fused_qk_norm_rope``); V untouched.
+
+    qkv: ``[T, (Hq + Hk + Hv) * head_dim]`` fp32/fp16/bf16, row stride free.
+    q_weight, k_weight: ``[head_dim]``, qkv's dtype or float32.
+    position_ids: ``[T]`` int32 or int64.
+    Per head: ``y = x * rsqrt(mean(x^2) + eps) * w``; then RoPE on the first
+    ``R = rotary_dim`` lanes (None: ``head_dim``) with ``f_j = base^(-2j/R)``,
+    YaRN-blended when ``factor != 1``: ``r = clamp((j - low) / (high' - low), 0, 1)``
+    (``high' = high + 0.001`` if ``|high - low| <= 1e-6``),
+    ``f_j = f_j / factor * r + f_j * (1 - r)``; angle ``float32(pos) * f_j`` in
+    fp32; pairs ``(j, j + R/2)`` if ``is_neox`` else ``(2j, 2j+1)``; rotated
+    lanes times ``attention_factor``. fp32 math, one rounding.
+    """
+    rd = head_dim if rotary_dim is None else rotary_dim
+    _ops.fused_qk_norm_rope(
+        qkv, int(num_heads_q), int(num_heads_k), int(num_heads_v), int(head_dim), float(eps), q_weight, k_weight,
+        float(base), bool(is_neox), position_ids, float(factor), float(low), float(high), float(attention_factor),
+        int(rd),
+    )
+
+
+# Fake (meta) implementations: every op of the family only writes into its arguments.
+for _name in (
+    "apply_rope_pos_ids_cos_sin_cache",
+    "apply_mrope_pos_ids_cos_sin_cache",
+    "rotary_embedding",
+    "rotary_embedding_cos_sin",
+    "fused_qk_norm_rope",
+):
     torch.library.register_fake(f"sgl_kernel::{_name}")(lambda *args, **kwargs: None)

@@ -1,10 +1,13 @@
 // Host-side tests of the rope headers: the mrope frequency-to-component map
-// that the CPU backend and the kernels share.
+// and the fused QK-norm + RoPE frequency table that the CPU backend and the
+// kernels share.
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cmath>
 #include <type_traits>
 
+#include "sgl_kernel/rope/qk_norm_rope.h"
 #include "sgl_kernel/rope/rope.h"
 
 using namespace sgl_kernel;
@@ -57,4 +60,27 @@ TEST(Mrope, PlainRopeUsesTheFirstComponent) {
   p.mrope = false;
   for (int64_t i = 0; i < 64; ++i) EXPECT_EQ(mrope_component(p, i), 0);
   EXPECT_TRUE(std::is_trivially_copyable<RopeParams>::value);
+}
+
+// The fused QK-norm + RoPE frequency table (shared by the CPU backend and the
+// kernel): base^(-2j/R), YaRN blend, the |high - low| <= 1e-6 guard.
+TEST(QKNormRopeFreqs, PlainAndYarn) {
+  QKNormRopeParams p{};
+  p.rotary_dim = 128;
+  fill_qk_norm_rope_freqs(p, 1e6, 1.0, 0.0, 0.0);
+  EXPECT_EQ(p.inv_freq[0], 1.f);
+  EXPECT_FLOAT_EQ(p.inv_freq[10], static_cast<float>(std::pow(1e6, -20.0 / 128)));
+  EXPECT_EQ(p.inv_freq[64], 0.f);  // past rotary_dim / 2
+  QKNormRopeParams y = p;
+  fill_qk_norm_rope_freqs(y, 1e6, 4.0, 8.0, 24.0);
+  for (int j = 0; j <= 8; ++j) EXPECT_EQ(y.inv_freq[j], p.inv_freq[j]) << j;  // ramp 0: extrapolation
+  for (int j = 24; j < 64; ++j) {
+    EXPECT_FLOAT_EQ(y.inv_freq[j], static_cast<float>(std::pow(1e6, -2.0 * j / 128) / 4)) << j;  // ramp 1
+  }
+  const double f16 = std::pow(1e6, -32.0 / 128), r = 0.5;
+  EXPECT_FLOAT_EQ(y.inv_freq[16], static_cast<float>(f16 / 4 * r + f16 * (1 - r)));
+  QKNormRopeParams z = p;
+  fill_qk_norm_rope_freqs(z, 1e6, 4.0, 8.0, 8.0 + 5e-7);  // high' = high + 0.001
+  EXPECT_EQ(z.inv_freq[8], p.inv_freq[8]);
+  EXPECT_FLOAT_EQ(z.inv_freq[9], static_cast<float>(std::pow(1e6, -18.0 / 128) / 4));
 }

@@ -1,6 +1,7 @@
 // RoPE kernel. One template serves plain rope, mrope (the position of each
-// frequency picked by mrope_component), neox and interleaved pairing, and the
-// fused KV-cache store.
+// frequency picked by mrope_component), neox and interleaved pairing, the
+// fused KV-cache store, and cos/sin tables gathered per token (RopeTable,
+// a template parameter: the position-cache path compiles as before).
 //
 // Work is cut into "units": W lanes of one head. A rotary unit holds W pairs
 // (neox: lanes i and i + rotary_dim/2) or W/2 pairs (interleaved: lanes 2i,
@@ -107,10 +108,15 @@ struct Frag {
   Vec<T, W> lo, hi;
 };
 
-template <class CS, int PV>
+// cy/sy: the y lane's own cos/sin (RopeTable::kTokenFull only).
+template <class CS, int PV, bool kFull>
 struct CosSin {
   CS c[PV], s[PV];
+  CS cy[kFull ? PV : 1], sy[kFull ? PV : 1];
 };
+
+template <RopeTable kTable>
+constexpr bool kFullTable = kTable == RopeTable::kTokenFull;
 
 // Read-only (non-coherent) load of a 2/4/8/16-byte value.
 template <class V>
@@ -258,10 +264,31 @@ SGL_DEVICE void load_cs_run(CS* out, const CS* src, bool vec) {
 }
 
 // cos/sin of a rotary unit's PV frequencies. pos0: the token's position
-// (component 0), already loaded.
-template <class CS, int PV>
+// (component 0), already loaded (unused by token tables).
+template <class CS, int PV, RopeTable kTable>
 SGL_DEVICE void load_cos_sin(const RopeParams& p, const RopeLayout& L, int64_t tok, uint32_t freq, int64_t pos0,
-                             CosSin<CS, PV>& cs) {
+                             CosSin<CS, PV, kFullTable<kTable>>& cs) {
+  if constexpr (kTable != RopeTable::kPosCache) {
+    const int64_t half = p.rotary_dim / 2;
+    const CS* crow = static_cast<const CS*>(p.cos_sin) + tok * p.cs_stride;
+    const CS* srow = static_cast<const CS*>(p.sin) + tok * p.sin_stride;
+    if constexpr (kTable == RopeTable::kTokenFull) {
+      load_cs_run<CS, PV>(cs.c, crow + freq, L.cs_vec);
+      load_cs_run<CS, PV>(cs.s, srow + freq, L.cs_vec);
+      load_cs_run<CS, PV>(cs.cy, crow + half + freq, L.cs_vec);
+      load_cs_run<CS, PV>(cs.sy, srow + half + freq, L.cs_vec);
+    } else if (p.cs_step == 1) {
+      load_cs_run<CS, PV>(cs.c, crow + freq, L.cs_vec);
+      load_cs_run<CS, PV>(cs.s, srow + freq, L.cs_vec);
+    } else {
+#pragma unroll
+      for (int j = 0; j < PV; ++j) {
+        cs.c[j] = ldg(crow + (static_cast<int64_t>(freq) + j) * p.cs_step);
+        cs.s[j] = ldg(srow + (static_cast<int64_t>(freq) + j) * p.cs_step);
+      }
+    }
+    return;
+  }
   const CS* cache = static_cast<const CS*>(p.cos_sin);
   const int64_t half = p.rotary_dim / 2;
   if (!p.mrope) {
@@ -281,14 +308,15 @@ SGL_DEVICE void load_cos_sin(const RopeParams& p, const RopeLayout& L, int64_t t
   }
 }
 
-SGL_DEVICE void rotate(float x, float y, float c, float s, float& xo, float& yo) {
-  xo = __fsub_rn(__fmul_rn(x, c), __fmul_rn(y, s));
-  yo = __fadd_rn(__fmul_rn(y, c), __fmul_rn(x, s));
+// cy, sy: the y lane's cos/sin (equal to cx, sx except for full-width tables).
+SGL_DEVICE void rotate(float x, float y, float cx, float sx, float cy, float sy, float& xo, float& yo) {
+  xo = __fsub_rn(__fmul_rn(x, cx), __fmul_rn(y, sx));
+  yo = __fadd_rn(__fmul_rn(y, cy), __fmul_rn(x, sy));
 }
 
-template <class T, class CS, class B, int W, bool kInterleave, bool kStream>
+template <class T, class CS, class B, int W, bool kInterleave, bool kStream, bool kFull>
 SGL_DEVICE void finish_unit(const RopeParams& p, const Unit<T, B>& u, Frag<T, W>& f,
-                            const CosSin<CS, (kInterleave && W > 1) ? W / 2 : W>& cs) {
+                            const CosSin<CS, (kInterleave && W > 1) ? W / 2 : W, kFull>& cs) {
   if (u.kind == kNone) return;
   const bool two = u.kind == kRotary && (!kInterleave || W == 1);
   if (u.kind == kRotary) {
@@ -296,7 +324,8 @@ SGL_DEVICE void finish_unit(const RopeParams& p, const Unit<T, B>& u, Frag<T, W>
 #pragma unroll
       for (int j = 0; j < W / 2; ++j) {
         float xo, yo;
-        rotate(to_float(f.lo[2 * j]), to_float(f.lo[2 * j + 1]), to_float(cs.c[j]), to_float(cs.s[j]), xo, yo);
+        const float c = to_float(cs.c[j]), s = to_float(cs.s[j]);
+        rotate(to_float(f.lo[2 * j]), to_float(f.lo[2 * j + 1]), c, s, c, s, xo, yo);
         f.lo[2 * j] = from_float<T>(xo);
         f.lo[2 * j + 1] = from_float<T>(yo);
       }
@@ -304,7 +333,13 @@ SGL_DEVICE void finish_unit(const RopeParams& p, const Unit<T, B>& u, Frag<T, W>
 #pragma unroll
       for (int j = 0; j < W; ++j) {
         float xo, yo;
-        rotate(to_float(f.lo[j]), to_float(f.hi[j]), to_float(cs.c[j]), to_float(cs.s[j]), xo, yo);
+        if constexpr (kFull) {
+          rotate(to_float(f.lo[j]), to_float(f.hi[j]), to_float(cs.c[j]), to_float(cs.s[j]), to_float(cs.cy[j]),
+                 to_float(cs.sy[j]), xo, yo);
+        } else {
+          const float c = to_float(cs.c[j]), s = to_float(cs.s[j]);
+          rotate(to_float(f.lo[j]), to_float(f.hi[j]), c, s, c, s, xo, yo);
+        }
         f.lo[j] = from_float<T>(xo);
         f.hi[j] = from_float<T>(yo);
       }
@@ -322,41 +357,42 @@ SGL_DEVICE void finish_unit(const RopeParams& p, const Unit<T, B>& u, Frag<T, W>
 }
 
 // 1-D persistent grid walking the flat (token, unit) space; no shared memory.
-template <class T, class CS, class B, int W, bool kInterleave, bool kFused, class Tn>
+template <class T, class CS, class B, int W, bool kInterleave, bool kFused, class Tn, RopeTable kTable>
 __global__ void __launch_bounds__(kMaxThreads, Tn::kMinBlocks) rope_kernel(const RopeParams p, const RopeLayout L) {
   constexpr int PV = (kInterleave && W > 1) ? W / 2 : W;
+  constexpr bool kFull = kFullTable<kTable>;
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
   pdl_wait();
   pdl_launch_dependents();
   for (int64_t g = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; g < L.total; g += stride) {
     Unit<T, B> u;
     Frag<T, W> f;
-    CosSin<CS, PV> cs;
+    CosSin<CS, PV, kFull> cs;
     decode<T, B, W, kInterleave, kFused>(p, L, g, u);
     // Every load is issued before any compute or store: the position first
     // (the head of the dependent chain), then q/k/v, then cos/sin.
-    const int64_t pos = u.kind == kRotary ? load_pos(p, 0, u.tok) : 0;
+    const int64_t pos = kTable == RopeTable::kPosCache && u.kind == kRotary ? load_pos(p, 0, u.tok) : 0;
     load_unit<T, B, W, kInterleave, Tn::kStream>(p, u, f);
-    if (u.kind == kRotary) load_cos_sin<CS, PV>(p, L, u.tok, u.freq, pos, cs);
-    finish_unit<T, CS, B, W, kInterleave, Tn::kStream>(p, u, f, cs);
+    if (u.kind == kRotary) load_cos_sin<CS, PV, kTable>(p, L, u.tok, u.freq, pos, cs);
+    finish_unit<T, CS, B, W, kInterleave, Tn::kStream, kFull>(p, u, f, cs);
   }
 }
 
-template <class T, class CS, class B, int W, bool kInterleave, bool kFused, class Tn>
+template <class T, class CS, class B, int W, bool kInterleave, bool kFused, class Tn, RopeTable kTable>
 cudaError_t launch_kernel_for(const RopeParams& p, const RopeLayout& L, int max_threads, cudaStream_t stream) {
   const int64_t sms = num_sms();
   // Small work (decode): smaller blocks, so a few tokens still spread over
   // many SMs.
   int64_t threads = max_threads;
   while (threads > 64 && div_up<int64_t>(L.total, threads) < 2 * sms) threads /= 2;
-  auto kernel = rope_kernel<T, CS, B, W, kInterleave, kFused, Tn>;
+  auto kernel = rope_kernel<T, CS, B, W, kInterleave, kFused, Tn, kTable>;
   const int64_t resident = sms * resident_blocks_per_sm(kernel, static_cast<int>(threads));
   const int64_t blocks = div_up<int64_t>(L.total, threads);
   const dim3 grid(static_cast<unsigned>(blocks < resident ? blocks : resident));
   return launch_kernel(kernel, grid, dim3(static_cast<unsigned>(threads)), 0, stream, p.pdl, p, L);
 }
 
-template <class T, class CS, class B, int W, bool kInterleave, bool kFused, class Tn>
+template <class T, class CS, class B, int W, bool kInterleave, bool kFused, class Tn, RopeTable kTable>
 cudaError_t launch_cfg(const RopeParams& p, int threads, cudaStream_t stream) {
   constexpr int PV = (kInterleave && W > 1) ? W / 2 : W;
   const int64_t n_rot = p.rotary_dim / 2 / PV;
@@ -379,35 +415,46 @@ cudaError_t launch_cfg(const RopeParams& p, int threads, cudaStream_t stream) {
   L.nqk = static_cast<uint32_t>(nqk);
   L.n_rot = static_cast<uint32_t>(n_rot);
   constexpr int C = kCsChunk<CS, PV>;
-  L.cs_vec = C > 1 && is_aligned(p.cos_sin, C * static_cast<int64_t>(sizeof(CS))) && p.cs_stride % C == 0 &&
-             (p.rotary_dim / 2) % C == 0;
-  return launch_kernel_for<T, CS, B, W, kInterleave, kFused, Tn>(p, L, threads, stream);
+  const int64_t cs_bytes = C * static_cast<int64_t>(sizeof(CS));
+  L.cs_vec = C > 1 && is_aligned(p.cos_sin, cs_bytes) && p.cs_stride % C == 0 && (p.rotary_dim / 2) % C == 0;
+  if constexpr (kTable != RopeTable::kPosCache) {
+    L.cs_vec = L.cs_vec && p.cs_step == 1 && is_aligned(p.sin, cs_bytes) && p.sin_stride % C == 0;
+  }
+  return launch_kernel_for<T, CS, B, W, kInterleave, kFused, Tn, kTable>(p, L, threads, stream);
 }
 
-template <class T, class CS, class B, int W, class Tn>
+template <class T, class CS, class B, int W, class Tn, RopeTable kTable>
 cudaError_t launch_w(const RopeParams& p, int threads, cudaStream_t stream) {
   const bool fused = p.k_buffer != nullptr;
-  if constexpr (std::is_same_v<B, T>) {
-    if (!fused) {
-      return p.interleave ? launch_cfg<T, CS, B, W, true, false, Tn>(p, threads, stream)
-                          : launch_cfg<T, CS, B, W, false, false, Tn>(p, threads, stream);
+  if constexpr (kTable != RopeTable::kPosCache) {
+    // Token tables: pairs (2i, 2i+1) or full-width neox tables, no store.
+    constexpr bool kInterleave = kTable == RopeTable::kTokenPairs;
+    if (fused || p.interleave != kInterleave || !std::is_same_v<B, T>) return cudaErrorInvalidValue;
+    return launch_cfg<T, CS, B, W, kInterleave, false, Tn, kTable>(p, threads, stream);
+  } else {
+    if constexpr (std::is_same_v<B, T>) {
+      if (!fused) {
+        return p.interleave ? launch_cfg<T, CS, B, W, true, false, Tn, kTable>(p, threads, stream)
+                            : launch_cfg<T, CS, B, W, false, false, Tn, kTable>(p, threads, stream);
+      }
     }
+    if (!fused) return cudaErrorInvalidValue;  // a non-T buffer type makes sense only with a store
+    return p.interleave ? launch_cfg<T, CS, B, W, true, true, Tn, kTable>(p, threads, stream)
+                        : launch_cfg<T, CS, B, W, false, true, Tn, kTable>(p, threads, stream);
   }
-  if (!fused) return cudaErrorInvalidValue;  // a non-T buffer type makes sense only with a store
-  return p.interleave ? launch_cfg<T, CS, B, W, true, true, Tn>(p, threads, stream)
-                      : launch_cfg<T, CS, B, W, false, true, Tn>(p, threads, stream);
 }
 
 // launch_rope with a kernel variant (Tune): the library launches DefaultTune;
-// rope_sweep times the others.
-template <class T, class CS, class B, class Tn>
+// rope_sweep times the others. kTable must match p.table.
+template <class T, class CS, class B, class Tn, RopeTable kTable = RopeTable::kPosCache>
 cudaError_t launch_tuned(const RopeParams& p, const RopeConfig& cfg, cudaStream_t stream) {
+  if (p.table != kTable) return cudaErrorInvalidValue;
   if (p.nnz == 0 || (p.num_q_heads == 0 && p.num_k_heads == 0)) return cudaSuccess;
   if (p.nnz < 0 || p.num_q_heads < 0 || p.num_k_heads < 0 || p.head_size <= 0 || p.rotary_dim <= 0 ||
       p.rotary_dim % 2 != 0 || p.rotary_dim > p.head_size) {
     return cudaErrorInvalidValue;
   }
-  if (!std::is_same_v<B, T> && p.k_buffer == nullptr) return launch_tuned<T, CS, T, Tn>(p, cfg, stream);
+  if (!std::is_same_v<B, T> && p.k_buffer == nullptr) return launch_tuned<T, CS, T, Tn, kTable>(p, cfg, stream);
   constexpr int V = kVec16<T>;
   const bool fused = p.k_buffer != nullptr;
   const int64_t pair_lanes = p.interleave ? p.rotary_dim : p.rotary_dim / 2;
@@ -424,8 +471,8 @@ cudaError_t launch_tuned(const RopeParams& p, const RopeConfig& cfg, cudaStream_
   }
   const int threads = cfg.threads == 0 ? kDefaultThreads : cfg.threads;
   if (threads < 64 || threads > kMaxThreads || (threads & (threads - 1)) != 0) return cudaErrorInvalidValue;
-  if (vec_ok) return launch_w<T, CS, B, V, Tn>(p, threads, stream);
-  return launch_w<T, CS, B, 1, Tn>(p, threads, stream);
+  if (vec_ok) return launch_w<T, CS, B, V, Tn, kTable>(p, threads, stream);
+  return launch_w<T, CS, B, 1, Tn, kTable>(p, threads, stream);
 }
 
 }  // namespace rope_detail
@@ -438,6 +485,19 @@ cudaError_t launch_rope(const RopeParams& p, cudaStream_t stream) {
 template <class T, class CS, class B>
 cudaError_t launch_rope(const RopeParams& p, const RopeConfig& cfg, cudaStream_t stream) {
   return rope_detail::launch_tuned<T, CS, B, rope_detail::DefaultTune>(p, cfg, stream);
+}
+
+template <class T, class CS>
+cudaError_t launch_rope_token_table(const RopeParams& p, cudaStream_t stream) {
+  using rope_detail::DefaultTune;
+  switch (p.table) {
+    case RopeTable::kTokenPairs:
+      return rope_detail::launch_tuned<T, CS, T, DefaultTune, RopeTable::kTokenPairs>(p, RopeConfig{}, stream);
+    case RopeTable::kTokenFull:
+      return rope_detail::launch_tuned<T, CS, T, DefaultTune, RopeTable::kTokenFull>(p, RopeConfig{}, stream);
+    default:
+      return cudaErrorInvalidValue;
+  }
 }
 
 }  // namespace sgl_kernel

@@ -14,17 +14,32 @@
 
 namespace sgl_kernel {
 
+// Where the cos/sin of frequency i in [0, rotary_dim / 2) of token t come
+// from. The pair (x, y) of frequency i becomes
+//   x' = x * cos_x - y * sin_x,   y' = y * cos_y + x * sin_y
+// with cos_y = cos_x and sin_y = sin_x except in kTokenFull.
+enum class RopeTable : int {
+  // cos_x = cos_sin[pos][i], sin_x = cos_sin[pos][rotary_dim / 2 + i], pos
+  // being component c(i) of the token's positions (c(i) = 0 for plain rope).
+  kPosCache = 0,
+  // Tables already gathered per token (vision towers): cos_x = cos[t][i * cs_step],
+  // sin_x = sin[t][i * cs_step] (cs_step 2 reads every other entry of a
+  // full-width table; sin may point one element in).
+  kTokenPairs = 1,
+  // HF full-width tables per token: cos_x = cos[t][i], sin_x = sin[t][i],
+  // cos_y = cos[t][rotary_dim / 2 + i], sin_y = sin[t][rotary_dim / 2 + i].
+  kTokenFull = 2,
+};
+
 // All strides are in elements; the last dim of every head is contiguous.
-// Frequency i in [0, rotary_dim / 2) of token t uses cos_sin[pos][i] and
-// cos_sin[pos][rotary_dim / 2 + i], pos being component c(i) of the token's
-// positions (c(i) = 0 for plain rope).
+// k == nullptr with num_k_heads == 0: query only.
 struct RopeParams {
   const void* q;        // [nnz, num_q_heads, head_size]
   const void* k;        // [nnz, num_k_heads, head_size]
   void* q_out;          // q's shape; may equal q
   void* k_out;          // k's shape; may equal k
-  const void* cos_sin;  // [max_pos, rotary_dim]: cos half, then sin half
-  const void* pos;      // [nnz] or [3, nnz] (mrope), int32 or int64
+  const void* cos_sin;  // kPosCache: [max_pos, rotary_dim], cos half then sin half; else cos [nnz, C]
+  const void* pos;      // [nnz] or [3, nnz] (mrope), int32 or int64; unused by token tables
   // Fused KV store (k_buffer == nullptr: none).
   const void* v;              // [nnz, num_k_heads, head_size], k's dtype
   void* k_buffer;             // [cache_size, num_k_heads, head_size]
@@ -49,6 +64,12 @@ struct RopeParams {
   bool mrope;
   bool mrope_interleaved;  // Qwen3-VL frequency-to-component map; else chunked
   bool pdl;
+  // Token tables only (kept last so the position-cache kernels see the
+  // fields above at their old offsets).
+  RopeTable table;          // kPosCache unless set
+  const void* sin;          // sin [nnz, C], cos_sin's dtype
+  int64_t sin_stride;       // row stride of sin
+  int64_t cs_step;          // entry step: 1, or 2 (every other entry of a full-width table)
 };
 
 // Component (0 temporal, 1 height, 2 width) whose position frequency i
@@ -78,6 +99,11 @@ template <class T, class CS, class B>
 cudaError_t launch_rope(const RopeParams& p, cudaStream_t stream);
 template <class T, class CS, class B>
 cudaError_t launch_rope(const RopeParams& p, const RopeConfig& cfg, cudaStream_t stream);
+// Token tables (p.table kTokenPairs with p.interleave, or kTokenFull without):
+// the same kernel, cos/sin read per token instead of per position; no fused
+// store. T as above; CS is float or T.
+template <class T, class CS>
+cudaError_t launch_rope_token_table(const RopeParams& p, cudaStream_t stream);
 #endif
 
 }  // namespace sgl_kernel
