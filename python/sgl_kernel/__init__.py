@@ -50,7 +50,15 @@ from sgl_kernel.rope import (
     FusedSetKVBufferArg,
     apply_mrope_with_cos_sin_cache_inplace,
     apply_rope_with_cos_sin_cache_inplace,
+    apply_rotary_embedding,
+    fused_qk_norm_rope,
+    rotary_embedding_cos_sin,
 )
+
+# Upstream 0.3.21's package attribute `rotary_embedding` is a function; later
+# upstream adds a submodule of that name, whose import rebinds the attribute.
+# Ours is the submodule, callable as the 0.3.21 function.
+from sgl_kernel import moe, rotary_embedding  # noqa: E402,F401
 
 from sgl_kernel.version import __version__
 
@@ -61,12 +69,14 @@ __all__ = [
     "FusedSetKVBufferArg",
     "apply_mrope_with_cos_sin_cache_inplace",
     "apply_rope_with_cos_sin_cache_inplace",
+    "apply_rotary_embedding",
     "cast",
     "concat_mla_absorb_q",
     "concat_mla_k",
     "copy_to_gpu_no_ce",
     "downcast_fp8",
     "fused_add_rmsnorm",
+    "fused_qk_norm_rope",
     "gelu_and_mul",
     "gelu_quick",
     "gelu_tanh_and_mul",
@@ -76,6 +86,8 @@ __all__ = [
     "merge_state_v2",
     "qk_rmsnorm",
     "rmsnorm",
+    "rotary_embedding",
+    "rotary_embedding_cos_sin",
     "set_kv_buffer_kernel",
     "silu_and_mul",
     "timestep_embedding",

@@ -198,5 +198,9 @@ from sgl_kernel.memory import (  # noqa: E402
     downcast_fp8,
     timestep_embedding,
 )
-from sgl_kernel.rope import FusedSetKVBufferArg, apply_rope_with_cos_sin_cache_inplace  # noqa: E402
+from sgl_kernel.rope import (  # noqa: E402
+    FusedSetKVBufferArg,
+    apply_rope_with_cos_sin_cache_inplace,
+    rotary_embedding,
+)
 from sgl_kernel.utils import is_arch_support_pdl  # noqa: E402

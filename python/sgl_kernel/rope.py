@@ -11,6 +11,7 @@ from typing import List, Optional, Sequence
 
 import torch
 
+from sgl_kernel.errors import translate_errors
 from sgl_kernel.utils import resolve_pdl
 
 _ops = torch.ops.sgl_kernel
@@ -66,6 +67,7 @@ def _fused_args(arg: Optional[FusedSetKVBufferArg], head_size: int):
     )
 
 
+@translate_errors
 def apply_rope_with_cos_sin_cache_inplace(
     positions: torch.Tensor,
     query: torch.Tensor,
@@ -101,6 +103,7 @@ def apply_rope_with_cos_sin_cache_inplace(
     )
 
 
+@translate_errors
 def apply_mrope_with_cos_sin_cache_inplace(
     positions: torch.Tensor,
     query: torch.Tensor,
@@ -134,6 +137,7 @@ def apply_mrope_with_cos_sin_cache_inplace(
     )
 
 
+@translate_errors
 def rotary_embedding(
     positions: torch.Tensor,
     query: torch.Tensor,
@@ -175,6 +179,7 @@ def _check_head_size(head_size: int) -> int:
     return int(head_size)
 
 
+@translate_errors
 def rotary_embedding_with_positions(
     positions: torch.Tensor,
     query: torch.Tensor,
@@ -197,6 +202,7 @@ def rotary_embedding_with_positions(
     _ops.rotary_embedding(positions, query, key, _check_head_size(head_size), cos_sin_cache, flag)
 
 
+@translate_errors
 def rotary_embedding_cos_sin(
     cos: torch.Tensor,
     sin: torch.Tensor,
@@ -227,6 +233,7 @@ def rotary_embedding_cos_sin(
     _ops.rotary_embedding_cos_sin(cos, sin, query, key, _check_head_size(head_size), flag)
 
 
+@translate_errors
 def apply_rotary_embedding(
     *,
     mode: str,
@@ -258,6 +265,7 @@ def apply_rotary_embedding(
         raise ValueError(f'mode must be "cos_sin" or "positions", got {mode!r}')
 
 
+@translate_errors
 def fused_qk_norm_rope(
     qkv: torch.Tensor,
     num_heads_q: int,
