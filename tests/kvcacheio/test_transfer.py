@@ -44,18 +44,29 @@ def rand_pool(*shape, dtype=torch.uint8):
 
 
 def item_view(side: Side, kv, layer, tok, item, heads):
-    """View [heads, item // heads] of item (tok, layer) of a side: the layout
-    formulas of kvcacheio.py, written with torch indexing."""
+    """View [heads, item // heads] of item (tok, layer) of a side, as torch
+    indexing into the pool's upstream shape (kvcacheio.py's layouts)."""
     if side.layout == "lf":
-        b = side.pools[kv][layer].view(-1).view(torch.uint8)
-        return b[tok * item : (tok + 1) * item].view(heads, -1)
+        return side.pools[kv][layer].view(-1).view(torch.uint8).view(-1, heads, item // heads)[tok]
     b = side.pools[kv].view(-1).view(torch.uint8)
     l = side.layer_id + layer
-    if side.layout == "pf":
-        return b.view(-1, side.layout_dim)[tok, l * item : (l + 1) * item].view(heads, -1)
     P = side.page
-    page = b.view(-1, P * side.layout_dim)[tok // P]
-    return page[l * P * item : (l + 1) * P * item].view(heads, P, -1)[:, tok % P, :]
+    if side.layout == "pf":  # [tokens, layout_dim] (layers, then padding)
+        return b.view(-1, side.layout_dim)[tok, l * item : (l + 1) * item].view(heads, -1)
+    if side.layout == "ph":  # [pages, heads, page_size, layers, head_item]
+        pool = b.view(-1, heads, P, side.layout_dim // item, item // heads)
+        return pool[tok // P, :, tok % P, l]
+    if side.layout == "pfd":  # [pages, layers, page_size, item] (direct variants)
+        return b.view(-1, side.layout_dim // item, P, item)[tok // P, l, tok % P].view(heads, -1)
+    raise AssertionError(side.layout)
+
+
+def run_token(side: Side, first_index, k):
+    """Token of place k of a run whose first index is first_index: a
+    page-first (direct) pool's run fills page first_index // page_size."""
+    if side.layout == "pfd":
+        return first_index // side.page * side.page + k
+    return first_index + k
 
 
 def reference(case: Case):
@@ -67,8 +78,8 @@ def reference(case: Case):
         for layer in range(case.layers):
             for j in range(n):
                 first = j - j % run
-                s_tok = int(case.si[first]) + j - first
-                d_tok = int(case.di[first]) + j - first
+                s_tok = run_token(case.src, int(case.si[first]), j - first)
+                d_tok = run_token(case.dst, int(case.di[first]), j - first)
                 item_view(dst, kv, layer, d_tok, case.item, case.heads).copy_(
                     item_view(case.src, kv, layer, s_tok, case.item, case.heads)
                 )
@@ -127,11 +138,12 @@ def call(case: Case, idx_device="cpu", block_quota=2, warps=32):
         sgl_kernel.transfer_kv_direct(flat(s.pools), flat(d.pools), si, di, case.page)
     elif v == "direct_pf_lf":
         sgl_kernel.transfer_kv_per_layer_direct_pf_lf(
-            [p.view(-1, s.layout_dim // it, it) for p in s.pools], flat(d.pools), si, di, s.layer_id, case.page
+            [p.view(-1, s.layout_dim // it, s.page, it) for p in s.pools], flat(d.pools), si, di, s.layer_id,
+            case.page,
         )
     elif v == "direct_lf_pf":
         sgl_kernel.transfer_kv_all_layer_direct_lf_pf(
-            flat(s.pools), [p.view(-1, d.layout_dim // it, it) for p in d.pools], si, di, case.page
+            flat(s.pools), [p.view(-1, d.layout_dim // it, d.page, it) for p in d.pools], si, di, case.page
         )
     elif v == "mla":
         sgl_kernel.transfer_kv_per_layer_mla(s.pools[0][0], d.pools[0][0], si, di, it, **q)
@@ -173,6 +185,10 @@ def make_case(variant, item, page=1, heads=1, n=23, layers=3, dtype=torch.uint8,
         pages = -(-tokens // page)  # whole pages; indices stay below `tokens`
         return Side("ph", [rand_pool(pages * page * ld) for _ in range(kvs)], ld, page, layer_id)
 
+    def pfd_side(tokens, pool_layers, layer_id):  # page-first pools of the direct variants
+        ld = pool_layers * item  # bytes of one token across the layers
+        return Side("pfd", [rand_pool(tokens * ld) for _ in range(kvs)], ld, page, layer_id)
+
     per_layer = variant in ("per_layer", "per_layer_pf_lf", "per_layer_ph_lf", "mla", "mla_pf_lf", "direct_pf_lf")
     L = 1 if per_layer else layers
     if variant in ("per_layer", "all_layer", "mla", "all_layer_mla", "direct"):
@@ -180,13 +196,13 @@ def make_case(variant, item, page=1, heads=1, n=23, layers=3, dtype=torch.uint8,
     elif variant in ("per_layer_pf_lf", "mla_pf_lf"):
         src, dst = pf_side(src_tokens, layers, 1, pad=item // 2 // elem * elem), Side("lf", lf_pools(dst_tokens, 1))
     elif variant == "direct_pf_lf":
-        src, dst = pf_side(src_tokens, layers, 2, pad=0), Side("lf", lf_pools(dst_tokens, 1))
+        src, dst = pfd_side(src_tokens, layers, 2), Side("lf", lf_pools(dst_tokens, 1))
     elif variant == "per_layer_ph_lf":
         src, dst = ph_side(src_tokens, layers, 1), Side("lf", lf_pools(dst_tokens, 1))
     elif variant in ("all_layer_lf_pf", "all_layer_mla_lf_pf"):
         src, dst = Side("lf", lf_pools(src_tokens, L)), pf_side(dst_tokens, L + 1, 0, pad=elem * 3)
     elif variant == "direct_lf_pf":
-        src, dst = Side("lf", lf_pools(src_tokens, L)), pf_side(dst_tokens, L, 0, pad=0)
+        src, dst = Side("lf", lf_pools(src_tokens, L)), pfd_side(dst_tokens, L, 0)
     elif variant == "all_layer_lf_ph":
         src, dst = Side("lf", lf_pools(src_tokens, L)), ph_side(dst_tokens, L, 0)
     else:
@@ -266,12 +282,12 @@ def test_typed_pools_and_direct_mla_cpu():
     assert torch.equal(dk[di].view(torch.uint8), k[si].view(torch.uint8))
     assert torch.equal(dv[di].view(torch.uint8), v[si].view(torch.uint8))
     assert dk[0].abs().sum() == 0
-    # direct pf -> lf with a single (MLA) pool
-    pf = rand_pool(32, 3, 576)
-    lf_ = torch.zeros(16, 576, dtype=torch.uint8)
+    # direct pf -> lf with a single (MLA) page-first pool [pages, layers, page_size, 1, 576]
+    pf = rand_pool(16, 3, 2, 1, 576)
+    lf_ = torch.zeros(16, 1, 576, dtype=torch.uint8)
     sgl_kernel.transfer_kv_per_layer_direct_pf_lf([pf], [lf_], torch.tensor([8, 9, 0, 1]), torch.tensor([4, 5, 14, 15]),
                                                    2, 2)
-    assert torch.equal(lf_[[4, 5, 14, 15]], pf[[8, 9, 0, 1], 2])
+    assert torch.equal(lf_[[4, 5, 14, 15]], pf[[4, 4, 0, 0], 2, [0, 1, 0, 1]])
 
 
 def test_all_layer_uint64_addresses_cpu():
@@ -539,8 +555,8 @@ def test_bad_inputs_cpu():
             torch.tensor([15, 0]), di, 2)
     _raises(ValueError, r"src_k_layers must have shape \[2\]", sgl_kernel.transfer_kv_all_layer,
             addresses([k], "cpu"), addresses([d], "cpu"), addresses([k], "cpu"), addresses([d], "cpu"), si, di, 64, 2)
-    _raises(ValueError, "layer_id must be in", sgl_kernel.transfer_kv_per_layer_direct_pf_lf, [pf.view(16, 3, 64)],
-            [d], si, di, 3, 1)
+    _raises(ValueError, "layer_id must be in", sgl_kernel.transfer_kv_per_layer_direct_pf_lf,
+            [pf.view(16, 3, 1, 64)], [d], si, di, 3, 1)
 
 
 @gpu
