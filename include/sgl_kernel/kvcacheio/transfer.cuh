@@ -329,14 +329,14 @@ __global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParam
 
 // The row walk: transfers between device buffers whose items are whole rows
 // of 16-byte words at a token stride on both sides (lf, pf, page-first
-// pages of one token; rows_of says which launches qualify). Item (kv, layer, token) of a
-// side starts at its layer base + token * stride, so a word's address is an
-// index load and a multiply away. The launch's words (kv-major, then layer,
-// then index, then word) are laid end to end, and thread t copies words t,
-// t + T, ... (T: the grid's threads x kWords), kWords of them at a time,
-// loads first. One word a thread and a block per 256 words when the quota
-// allows (no loop), as the gather that torch.compile writes for
-// dst[di] = src[si].
+// pages of one token; rows_of says which launches qualify). Item (kv, layer,
+// token) of a side starts at its layer base + token * stride, so a word's
+// address is an index load and a multiply away. The launch's words
+// (kv-major, then layer, then index, then word) are laid end to end, and
+// thread t copies words t, t + T, ... (T: the grid's threads x kWords),
+// kWords of them at a time, loads first. One word a thread and a block per
+// 256 words when the quota allows (no loop), as the gather that
+// torch.compile writes for dst[di] = src[si].
 // Why a walk of its own: the warp walk works out two items' addresses a
 // warp and copies them in passes of 64 words an item, so it keeps few bytes
 // in flight per register (64 registers a thread: 32 warps an SM) and a
@@ -384,12 +384,12 @@ inline DivU32 make_div(uint32_t d) {
 // layer_step (one-buffer pools: pf, ph, page-first), at the address
 // layer_ptrs[kv][l] (lf buffers given as a device array of addresses), or at
 // the launch's inline table entry kv * num_layers + l (lf buffers of the
-// pointer-list variants, `table`). Contiguous rows (pieces == false, page ==
-// 1): token t's row starts t * stride in. Else (the split layer walk) head
-// piece h of token t is at (t / page) * page_stride + (t % page) * stride +
-// h * head_stride (page 1: t * stride + h * head_stride), with t / page and
-// t % page as the run's first index / page and its place in the run where
-// page_runs is set (KVSide::page_runs).
+// pointer-list variants, `table`). Contiguous rows (1-token pages, pieces
+// contiguous): token t's row starts t * stride in. Split rows (the split
+// layer walk, KVRows::split) put head piece h of token t at (t / page) *
+// page_stride + (t % page) * stride + h * head_stride (page 1: t * stride +
+// h * head_stride), with t / page and t % page as the run's first index /
+// page and its place in the run where page_runs is set (KVSide::page_runs).
 struct KVRowSide {
   const char* base[2];
   const int64_t* layer_ptrs[2];
@@ -510,7 +510,8 @@ __global__ void __launch_bounds__(1024) kv_rows_kernel(const KVRows r) {
 // table, one block an SM; bounded, it spills 4 bytes a thread (sm_90a; the
 // earlier ph math took 32 with 0-4). Not yet measured.
 template <int kWords, class Table, bool kSplit>
-__global__ void __launch_bounds__(1024, kSplit && kWords == 1 ? 2 : 0) kv_rows_layers_kernel(const KVRows r, const Table t) {
+__global__ void __launch_bounds__(1024, kSplit && kWords == 1 ? 2 : 0)
+    kv_rows_layers_kernel(const KVRows r, const Table t) {
   pdl_wait();  // as kv_rows_kernel
   using W = typename WordOf<16>::type;
   const int64_t* src_tbl = nullptr;
