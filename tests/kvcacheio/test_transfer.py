@@ -849,3 +849,27 @@ def test_engine_bad_shapes_cpu():
             [pfd, pfd.clone()], di, si + 16, P)
     _raises(ValueError, r"dst_ptrs\[0\] must be a page-first pool", e, [lf_k] * L, [pfd.view(2, L, P * H, HD)], di,
             si, P)
+
+
+@gpu
+@pytest.mark.parametrize("pf_where", ["cuda", "pinned"])
+def test_engine_direct_unaligned_first_index_cuda(pf_where):
+    # As on the CPU: page-first page = first index // page_size, both
+    # directions, bitwise against the CPU.
+    P = 4
+    pf = fresh((3, L, P, H, HD), torch.bfloat16)
+    lf = [fresh((12, H, HD), torch.bfloat16) for _ in range(L)]
+    si, di = torch.tensor([9, 0, 0, 0, 2, 0, 0, 0]), torch.tensor([5, 0, 0, 0, 0, 0, 0, 0])
+    want_lf = [t.clone() for t in lf]
+    sgl_kernel.transfer_kv_per_layer_direct_pf_lf([pf], [want_lf[1]], si, di, 1, P)
+    want_pf = pf.clone()
+    sgl_kernel.transfer_kv_all_layer_direct_lf_pf(lf, [want_pf], di, si, P)
+    g_pf = place_engine([pf], pf_where)[0]
+    g_lf = [t.cuda() for t in lf]
+    sgl_kernel.transfer_kv_per_layer_direct_pf_lf([g_pf], [g_lf[1]], si.cuda(), di.cuda(), 1, P)
+    torch.cuda.synchronize()
+    assert_bitwise(g_lf, want_lf)
+    g_lf = [t.cuda() for t in lf]
+    sgl_kernel.transfer_kv_all_layer_direct_lf_pf(g_lf, [g_pf], di.cuda(), si.cuda(), P)
+    torch.cuda.synchronize()
+    assert_bitwise([g_pf], [want_pf])
