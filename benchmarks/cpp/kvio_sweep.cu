@@ -123,8 +123,10 @@ int main(int argc, char** argv) {
               prop.name, sms, static_cast<long long>(tokens), static_cast<long long>(kItem),
               static_cast<long long>(layers));
 
-  // Pools: lf = one buffer per (kv, layer) [tokens, item]; pf/ph = one per kv
-  // [tokens, layers, item] (ph: [pages, layers, heads, page, head_item]).
+  // Pools: lf = one buffer per (kv, layer) [tokens, item]; pf/ph/page-first =
+  // one per kv of tokens x layers items: pf [tokens, layers, item], ph
+  // [pages, heads, page, layers, head_item] (4 heads), page-first (direct
+  // variants) [pages, layers, page, item] (transfer.h: KVLayout).
   const int64_t layer_bytes = tokens * kItem, pool_bytes = layers * layer_bytes;
   // KVIO_SWEEP_ONLY=text: only the cases whose name contains it (and the
   // pinned host pools only when one of them needs them).
@@ -180,21 +182,23 @@ int main(int argc, char** argv) {
   Buf dev_pf[2] = {alloc(pool_bytes, false), alloc(pool_bytes, false)};
   Buf host_pf[2];  // allocated below, once the cases are known
 
-  auto lf_side = [&](bool all) {
-    KVSide s{};
-    s.layout = KVLayout::kLayerFirst;
-    for (int kv = 0; kv < 2; ++kv) {
-      s.base[kv] = all ? nullptr : dev_lf[kv * layers].p;
-      s.layer_ptrs[kv] = all ? lf_ptrs[kv] : nullptr;
-    }
+  auto lf_side = [&](bool all, int64_t item) {
+    KVSide s = kv_layer_first_side(all ? nullptr : dev_lf[0].p, all ? nullptr : dev_lf[layers].p, item);
+    for (int kv = 0; kv < 2; ++kv) s.layer_ptrs[kv] = all ? lf_ptrs[kv] : nullptr;
     return s;
   };
+  // pf, ph (4 heads) or page-first (direct) pools over the same buffers.
   auto paged_side = [&](KVLayout layout, bool host, int64_t page) {
+    void* k = host ? host_pf[0].p : dev_pf[0].p;
+    void* v = host ? host_pf[1].p : dev_pf[1].p;
     KVSide s{};
-    s.layout = layout;
-    for (int kv = 0; kv < 2; ++kv) s.base[kv] = host ? host_pf[kv].p : dev_pf[kv].p;
-    s.layout_dim = layers * kItem;
-    s.page_size = page;
+    if (layout == KVLayout::kPageHead) {
+      s = kv_page_head_side(k, v, kItem, layers * kItem, page, 4, 0);
+    } else if (layout == KVLayout::kPageFirstDirect) {
+      s = kv_page_first_direct_side(k, v, kItem, layers, page, 0);
+    } else {
+      s = kv_page_first_side(k, v, kItem, layers * kItem, 0);
+    }
     s.host = host;
     return s;
   };
@@ -236,9 +240,21 @@ int main(int argc, char** argv) {
        kItem, 1, 188},
       {"d2d bench direct lf->lf p16", KVLayout::kLayerFirst, KVLayout::kLayerFirst, false, false, true, 16, false, 1, 0,
        kItem, 16, 188},
-      // transfer_kv_all_layer_direct_lf_pf: K and V of all 94 layers a launch.
-      {"d2d bench direct lf->pf p1", KVLayout::kLayerFirst, KVLayout::kPageFirst, false, false, true, 1, false, 2, 0,
-       kItem, 1, 94},
+      // transfer_kv_all_layer_direct_lf_pf: K and V of all 94 layers a launch,
+      // into upstream's page-first pools [pages, layers, page, item].
+      {"d2d bench direct lf->pf p1", KVLayout::kLayerFirst, KVLayout::kPageFirstDirect, false, false, true, 1, false,
+       2, 0, kItem, 1, 94},
+      {"d2d bench direct lf->pf p16", KVLayout::kLayerFirst, KVLayout::kPageFirstDirect, false, false, true, 16, false,
+       2, 0, kItem, 16, 94},
+      {"d2d bench direct lf->pf p64", KVLayout::kLayerFirst, KVLayout::kPageFirstDirect, false, false, true, 64, false,
+       2, 0, kItem, 64, 94},
+      // transfer_kv_per_layer_direct_pf_lf: one layer out of them.
+      {"d2d bench direct pf->lf p16", KVLayout::kPageFirstDirect, KVLayout::kLayerFirst, false, false, false, 16,
+       false, 2, 0, kItem, 16},
+      {"d2h direct lf->pf p16", KVLayout::kLayerFirst, KVLayout::kPageFirstDirect, false, true, true, 16, false, 2, 0,
+       kItem, 16, 94},
+      {"h2d direct pf->lf p16", KVLayout::kPageFirstDirect, KVLayout::kLayerFirst, true, false, false, 16, false, 2, 0,
+       kItem, 16},
       {"d2d bench per_layer ph->lf p16", KVLayout::kPageHead, KVLayout::kLayerFirst, false, false, false, 16, false, 2,
        0, kItem, 16},
       {"d2d bench per_layer ph->lf p64", KVLayout::kPageHead, KVLayout::kLayerFirst, false, false, false, 64, false, 2,
@@ -414,10 +430,10 @@ int main(int argc, char** argv) {
     }
     KVTransferParams p{};
     KVInlineTable tbl{};
-    p.src = s.src_layout == KVLayout::kLayerFirst ? lf_side(s.all_layers)
+    p.src = s.src_layout == KVLayout::kLayerFirst ? lf_side(s.all_layers, s.item)
                                                   : paged_side(s.src_layout, s.src_host, s.page);
     if (s.dst_layout == KVLayout::kLayerFirst) {
-      p.dst = lf_side(false);
+      p.dst = lf_side(false, s.item);
       for (int kv = 0; kv < 2; ++kv) {
         p.dst.base[kv] = s.all_layers ? nullptr : dev_lf2[kv].p;
         p.dst.layer_ptrs[kv] = s.all_layers ? lf_dst_ptrs[kv] : nullptr;
@@ -428,7 +444,7 @@ int main(int argc, char** argv) {
     if (s.table_layers) {  // lf sides through the inline table (layers [0, nl) of each kv)
       for (int side = 0; side < 2; ++side) {
         KVSide& sd = side == 0 ? p.src : p.dst;
-        if (sd.layout != KVLayout::kLayerFirst) continue;
+        if ((side == 0 ? s.src_layout : s.dst_layout) != KVLayout::kLayerFirst) continue;
         sd.inline_table = true;
         for (int kv = 0; kv < 2; ++kv) sd.base[kv] = nullptr, sd.layer_ptrs[kv] = nullptr;
         for (int64_t kv = 0; kv < s.num_kv; ++kv)
@@ -450,12 +466,17 @@ int main(int argc, char** argv) {
     p.num_kv = s.num_kv;
     p.item_size = s.item;
     p.head_num = (s.src_layout == KVLayout::kPageHead || s.dst_layout == KVLayout::kPageHead) ? 4 : 1;
-    p.index_run = s.table_layers ? s.runs : 1;  // the direct variants copy pages as runs of indices
+    // The direct variants copy pages as runs of indices (a page-first side's
+    // runs name its pages: KVSide::page_runs).
+    const bool direct = s.table_layers || s.src_layout == KVLayout::kPageFirstDirect ||
+                        s.dst_layout == KVLayout::kPageFirstDirect;
+    p.index_run = direct ? s.runs : 1;
     p.pdl = false;
     const bool host = s.src_host || s.dst_host;
     std::vector<std::pair<int, int>> shapes;
     if (host) {
       shapes = {{4, 32}};
+      if (direct) shapes.push_back({2 * sms, 16});  // as the direct variants launch with a host pool
       // Scattered host reads: how they scale with the SMs given (per-SM
       // bound or not), beyond the 4-block budget.
       if (s.scattered_src && !s.sorted_window) shapes = {{4, 32}, {16, 32}};

@@ -227,6 +227,14 @@ def main():
         q_d = dict(block_quota=d2d_quota, num_warps_per_block=d2d_warps)
         q_h = dict(block_quota=HOST_QUOTA, num_warps_per_block=HOST_WARPS)
         L, H = layers, 4
+        # The same buffers in upstream's pool shapes: ph [pages, heads, page,
+        # layers, head_dim] and the direct variants' page-first [pages, layers,
+        # page, heads, head_dim] (the ops read raw bytes, the shapes document
+        # the layout and the direct variants check theirs).
+        ph = lambda t: t.view(TOKENS // page, H, page, L, ITEM // H)  # noqa: E731
+        pfd = lambda t: t.view(TOKENS // page, L, page, H, ITEM // H)  # noqa: E731
+        ph_k, ph_v, ph_hk, ph_hv = ph(pf_k), ph(pf_v), ph(hk), ph(hv)
+        pfd_k, pfd_v, pfd_hk, pfd_hv = pfd(pf_k), pfd(pf_v), pfd(hk), pfd(hv)
         # (variant, layers moved, kv buffers, device->device call, host call, host direction)
         cases = [
             ("per_layer", 1, 2,
@@ -241,28 +249,29 @@ def main():
              lambda: sgl_kernel.transfer_kv_per_layer_pf_lf(hk, ok[0], hv, ov[0], si, di, L - 1, ITEM, ld, **q_h),
              "H2D"),
             ("per_layer_ph_lf", 1, 2,
-             lambda l=0: sgl_kernel.transfer_kv_per_layer_ph_lf(pf_k, ok[l], pf_v, ov[l], si, di, L - 1 - l, ITEM,
+             lambda l=0: sgl_kernel.transfer_kv_per_layer_ph_lf(ph_k, ok[l], ph_v, ov[l], si, di, L - 1 - l, ITEM,
                                                                 ld, page, H, **q_d),
-             lambda: sgl_kernel.transfer_kv_per_layer_ph_lf(hk, ok[0], hv, ov[0], si, di, L - 1, ITEM, ld, page, H,
-                                                            **q_h), "H2D"),
+             lambda: sgl_kernel.transfer_kv_per_layer_ph_lf(ph_hk, ok[0], ph_hv, ov[0], si, di, L - 1, ITEM, ld, page,
+                                                            H, **q_h), "H2D"),
             ("all_layer_lf_pf", L, 2,
              lambda l=0: sgl_kernel.transfer_kv_all_layer_lf_pf(a_dk, pf_k, a_dv, pf_v, si, di, ITEM, ld, L, **q_d),
              lambda: sgl_kernel.transfer_kv_all_layer_lf_pf(a_dk, hk, a_dv, hv, si, di, ITEM, ld, L, **q_h), "D2H"),
             ("all_layer_lf_ph", L, 2,
-             lambda l=0: sgl_kernel.transfer_kv_all_layer_lf_ph(a_dk, pf_k, a_dv, pf_v, si, di, ITEM, ld, L, page, H,
+             lambda l=0: sgl_kernel.transfer_kv_all_layer_lf_ph(a_dk, ph_k, a_dv, ph_v, si, di, ITEM, ld, L, page, H,
                                                                 **q_d),
-             lambda: sgl_kernel.transfer_kv_all_layer_lf_ph(a_dk, hk, a_dv, hv, si, di, ITEM, ld, L, page, H, **q_h),
-             "D2H"),
+             lambda: sgl_kernel.transfer_kv_all_layer_lf_ph(a_dk, ph_hk, a_dv, ph_hv, si, di, ITEM, ld, L, page, H,
+                                                            **q_h), "D2H"),
             ("direct", L, 2,
              lambda l=0: sgl_kernel.transfer_kv_direct(dk + dv, ok + ov, si, di, page), None, None),
             ("direct_pf_lf", 1, 2,
-             lambda l=0: sgl_kernel.transfer_kv_per_layer_direct_pf_lf([pf_k, pf_v], [ok[l], ov[l]], si, di,
+             lambda l=0: sgl_kernel.transfer_kv_per_layer_direct_pf_lf([pfd_k, pfd_v], [ok[l], ov[l]], si, di,
                                                                        L - 1 - l, page),
-             lambda: sgl_kernel.transfer_kv_per_layer_direct_pf_lf([hk, hv], [ok[0], ov[0]], si, di, L - 1, page),
+             lambda: sgl_kernel.transfer_kv_per_layer_direct_pf_lf([pfd_hk, pfd_hv], [ok[0], ov[0]], si, di, L - 1,
+                                                                   page),
              "H2D"),
             ("direct_lf_pf", L, 2,
-             lambda l=0: sgl_kernel.transfer_kv_all_layer_direct_lf_pf(dk + dv, [pf_k, pf_v], si, di, page),
-             lambda: sgl_kernel.transfer_kv_all_layer_direct_lf_pf(dk + dv, [hk, hv], si, di, page), "D2H"),
+             lambda l=0: sgl_kernel.transfer_kv_all_layer_direct_lf_pf(dk + dv, [pfd_k, pfd_v], si, di, page),
+             lambda: sgl_kernel.transfer_kv_all_layer_direct_lf_pf(dk + dv, [pfd_hk, pfd_hv], si, di, page), "D2H"),
             ("mla", 1, 1,
              lambda l=0: sgl_kernel.transfer_kv_per_layer_mla(dk[l], ok[l], si, di, ITEM, **q_d),
              lambda: sgl_kernel.transfer_kv_per_layer_mla(dk[0], hk_l, si, di, ITEM, **q_h), "D2H"),

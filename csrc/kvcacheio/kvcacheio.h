@@ -33,7 +33,8 @@ struct KVTransferJob {
   bool fill_gpu = false;  // block_quota unset (direct variants): one block per SM
 };
 
-// Layout of one side of an index-per-token transfer, as given to the ops.
+// Layout of one side of an index-per-token transfer, as given to the ops
+// (kLayerFirst, kPageFirst or kPageHead).
 struct KVSideArgs {
   KVLayout layout = KVLayout::kLayerFirst;
   // Pools passed as tensors: K and V (only K for MLA), or the int64 address
@@ -58,8 +59,9 @@ KVTransferJob make_kv_direct_job(const std::vector<at::Tensor>& src_layers, cons
                                  const at::Tensor& src_indices, const at::Tensor& dst_indices, int64_t page_size);
 
 // transfer_kv_per_layer_direct_pf_lf (pf_to_lf) and
-// transfer_kv_all_layer_direct_lf_pf: [K, V] or [latent] pf pools
-// [pool_size, layers, ...] on one side, lf per-layer pools on the other.
+// transfer_kv_all_layer_direct_lf_pf: [K, V] or [latent] page-first pools
+// [pages, layers, page_size, ...] on one side (a run's first index names page
+// index / page_size, as upstream), lf per-layer pools on the other.
 KVTransferJob make_kv_direct_pf_job(const std::vector<at::Tensor>& src, const std::vector<at::Tensor>& dst,
                                     const at::Tensor& src_indices, const at::Tensor& dst_indices, int64_t layer_id,
                                     int64_t page_size, bool pf_to_lf);

@@ -54,14 +54,21 @@ void check_launch_shape(int64_t item_size, int64_t block_quota, int64_t num_warp
                     "num_warps_per_block must be in [1, 32], got ", num_warps_per_block);
 }
 
+// Tokens that a pool of `bytes` holds on side `s` (whole pages) for layers
+// [layer_offset, layer_offset + num_layers): the pages whose bytes of those
+// layers, all slots and heads, lie within the pool (transfer.h: KVSide).
+int64_t capacity_of(const KVSide& s, int64_t bytes, int64_t item_size, int64_t head_num, int64_t num_layers) {
+  const int64_t piece = item_size / head_num;
+  const int64_t reach = (s.page_size - 1) * s.slot_stride + (s.layer_offset + num_layers - 1) * s.layer_stride +
+                        (head_num - 1) * kv_head_stride(s, item_size, head_num) + piece;  // of a page
+  return bytes < reach ? 0 : ((bytes - reach) / s.page_stride + 1) * s.page_size;
+}
+
 // Fills `s` from `a` and returns the number of tokens every pool of the side
-// can hold for layers [layer_id, layer_id + num_layers).
-int64_t fill_side(KVSide& s, const KVSideArgs& a, int64_t item_size, int64_t num_layers, int64_t num_kv,
-                  const char* prefix) {
-  s.layout = a.layout;
-  s.layout_dim = a.layout_dim;
-  s.layer_offset = a.layer_id;
-  s.page_size = a.page_size;
+// can hold for layers [layer_id, layer_id + num_layers). head_num: the
+// launch's pieces an item (a ph side's heads, else 1).
+int64_t fill_side(KVSide& s, const KVSideArgs& a, int64_t item_size, int64_t head_num, int64_t num_layers,
+                  int64_t num_kv, const char* prefix) {
   if (a.layout != KVLayout::kLayerFirst) {
     TORCH_CHECK_VALUE(a.layer_id >= 0, "layer_id must be non-negative, got ", a.layer_id);
     TORCH_CHECK_VALUE(a.layout_dim > 0, prefix, "_layout_dim must be positive, got ", a.layout_dim);
@@ -69,11 +76,25 @@ int64_t fill_side(KVSide& s, const KVSideArgs& a, int64_t item_size, int64_t num
                       a.layer_id + num_layers, " layers exceeds ", prefix, "_layout_dim (", a.layout_dim,
                       "): a token's layers must fit in its row");
   }
-  if (a.layout == KVLayout::kPageHead) {
-    TORCH_CHECK_VALUE(a.page_size >= 1, "page_size must be positive, got ", a.page_size);
-    TORCH_CHECK_VALUE(a.head_num >= 1, "head_num must be positive, got ", a.head_num);
-    TORCH_CHECK_VALUE(item_size % a.head_num == 0, "item_size (", item_size, ") must be a multiple of head_num (",
-                      a.head_num, ")");
+  switch (a.layout) {
+    case KVLayout::kLayerFirst:
+      s = kv_layer_first_side(nullptr, nullptr, item_size);
+      break;
+    case KVLayout::kPageFirst:
+      s = kv_page_first_side(nullptr, nullptr, item_size, a.layout_dim, a.layer_id);
+      break;
+    case KVLayout::kPageHead:
+      TORCH_CHECK_VALUE(a.page_size >= 1, "page_size must be positive, got ", a.page_size);
+      TORCH_CHECK_VALUE(a.head_num >= 1, "head_num must be positive, got ", a.head_num);
+      TORCH_CHECK_VALUE(item_size % a.head_num == 0, "item_size (", item_size, ") must be a multiple of head_num (",
+                        a.head_num, ")");
+      // A page holds, head by head, page_size tokens of layout_dim / head_num bytes.
+      TORCH_CHECK_VALUE(a.layout_dim % a.head_num == 0, prefix, "_layout_dim (", a.layout_dim,
+                        ") must be a multiple of head_num (", a.head_num, ")");
+      s = kv_page_head_side(nullptr, nullptr, item_size, a.layout_dim, a.page_size, a.head_num, a.layer_id);
+      break;
+    default:
+      TORCH_CHECK(false, "kvcacheio: layout ", static_cast<int>(a.layout), " is not an index-per-token layout");
   }
   int64_t capacity = kUnknown;
   for (int64_t kv = 0; kv < num_kv; ++kv) {
@@ -92,29 +113,11 @@ int64_t fill_side(KVSide& s, const KVSideArgs& a, int64_t item_size, int64_t num
     check_pool(t, name);
     s.base[kv] = t.data_ptr();
     s.host = t.is_cpu();  // pinned host memory (checked at launch): the sorted walk (transfer.h)
-    const int64_t bytes = nbytes_of(t);
-    int64_t cap = 0;
-    switch (a.layout) {
-      case KVLayout::kLayerFirst:
-        if (t.dim() >= 2) {
-          TORCH_CHECK_VALUE(row_bytes(t) == item_size, "item_size (", item_size, ") must equal the bytes of one row of ",
-                            name, " (", row_bytes(t), ", shape ", t.sizes(), ", ", t.scalar_type(), ")");
-        }
-        cap = bytes / item_size;
-        break;
-      case KVLayout::kPageFirst: {
-        const int64_t reach = (a.layer_id + num_layers) * item_size;  // bytes of the last token's row used
-        cap = bytes < reach ? 0 : (bytes - reach) / a.layout_dim + 1;
-        break;
-      }
-      case KVLayout::kPageHead: {
-        const int64_t reach = (a.layer_id + num_layers) * a.page_size * item_size;
-        const int64_t page_bytes = a.page_size * a.layout_dim;
-        cap = bytes < reach ? 0 : ((bytes - reach) / page_bytes + 1) * a.page_size;
-        break;
-      }
+    if (a.layout == KVLayout::kLayerFirst && t.dim() >= 2) {
+      TORCH_CHECK_VALUE(row_bytes(t) == item_size, "item_size (", item_size, ") must equal the bytes of one row of ",
+                        name, " (", row_bytes(t), ", shape ", t.sizes(), ", ", t.scalar_type(), ")");
     }
-    capacity = min_capacity(capacity, cap);
+    capacity = min_capacity(capacity, capacity_of(s, nbytes_of(t), item_size, head_num, num_layers));
   }
   return capacity;
 }
@@ -169,8 +172,9 @@ KVTransferJob make_kv_transfer_job(const KVSideArgs& src, const KVSideArgs& dst,
   // same way, which is harmless since its pieces are contiguous.
   if (src.layout == KVLayout::kPageHead) l.p.head_num = src.head_num;
   if (dst.layout == KVLayout::kPageHead) l.p.head_num = dst.head_num;
-  l.src_capacity = fill_side(l.p.src, src, item_size, num_layers, num_kv, "src");
-  l.dst_capacity = fill_side(l.p.dst, dst, item_size, num_layers, num_kv, "dst");
+  const int64_t head_num = std::max<int64_t>(l.p.head_num, 1);  // fill_side rejects head_num < 1
+  l.src_capacity = fill_side(l.p.src, src, item_size, head_num, num_layers, num_kv, "src");
+  l.dst_capacity = fill_side(l.p.dst, dst, item_size, head_num, num_layers, num_kv, "dst");
   for (int64_t kv = 0; kv < num_kv; ++kv) {
     job.tensors.emplace_back(src.names[kv], src.pools[kv]);
     job.tensors.emplace_back(dst.names[kv], dst.pools[kv]);
@@ -214,7 +218,7 @@ KVTransferJob make_kv_direct_job(const std::vector<at::Tensor>& src_layers, cons
       cur.p = base_params(src_indices, dst_indices, item);
       cur.p.num_kv = 1;
       cur.p.index_run = page_size;
-      cur.p.src.layout = cur.p.dst.layout = KVLayout::kLayerFirst;
+      cur.p.src = cur.p.dst = kv_layer_first_side(nullptr, nullptr, item);
       cur.p.src.inline_table = cur.p.dst.inline_table = true;
     }
     cur.table.src[count] = reinterpret_cast<int64_t>(s.data_ptr());
@@ -248,14 +252,19 @@ KVTransferJob make_kv_direct_pf_job(const std::vector<at::Tensor>& src, const st
   KVTransferJob job = job_with_indices(src_indices, dst_indices);
   job.fill_gpu = true;
 
-  int64_t item = -1, pf_layers = 0, pf_capacity = kUnknown;
+  // Upstream's page-first pools: [pages, layers, page_size, ...], K and V
+  // (or the MLA latent) each; item = the bytes of one token of one layer.
+  int64_t item = -1, pf_layers = 0, pf_pages = -1;
   void* pf_base[2] = {nullptr, nullptr};
   for (int64_t kv = 0; kv < num_kv; ++kv) {
     const at::Tensor& t = pf[kv];
     const std::string name = item_name(pf_list, kv);
     check_pool(t, name);
-    TORCH_CHECK_VALUE(t.dim() >= 2, name, " must be a page-first pool [pool_size, layers, ...], got shape ", t.sizes());
-    const int64_t it = t.size(0) * t.size(1) == 0 ? 0 : nbytes_of(t) / (t.size(0) * t.size(1));
+    TORCH_CHECK_VALUE(t.dim() >= 3 && t.size(2) == page_size, name,
+                      " must be a page-first pool [pages, layers, page_size, ...] with page_size (", page_size,
+                      ") tokens in dim 2, got shape ", t.sizes());
+    const int64_t slots = t.size(0) * t.size(1) * t.size(2);
+    const int64_t it = slots == 0 ? 0 : nbytes_of(t) / slots;
     TORCH_CHECK_VALUE(item < 0 || it == item, name, " must have items of ", item, " bytes (as ", pf_list,
                       "[0]), got ", it);
     TORCH_CHECK_VALUE(kv == 0 || t.size(1) == pf_layers, name, " must have ", pf_layers, " layers (as ", pf_list,
@@ -263,7 +272,7 @@ KVTransferJob make_kv_direct_pf_job(const std::vector<at::Tensor>& src, const st
     item = it;
     pf_layers = t.size(1);
     pf_base[kv] = t.data_ptr();
-    pf_capacity = min_capacity(pf_capacity, t.size(0));
+    pf_pages = pf_pages < 0 ? t.size(0) : std::min(pf_pages, t.size(0));
     job.tensors.emplace_back(name, t);
   }
   const int64_t first_layer = pf_to_lf ? layer_id : 0;
@@ -294,15 +303,13 @@ KVTransferJob make_kv_direct_pf_job(const std::vector<at::Tensor>& src, const st
     launch.p.index_run = page_size;
     KVSide& pf_side = pf_to_lf ? launch.p.src : launch.p.dst;
     KVSide& lf_side = pf_to_lf ? launch.p.dst : launch.p.src;
-    pf_side.layout = KVLayout::kPageFirst;
-    pf_side.base[0] = pf_base[0];
-    pf_side.base[1] = pf_base[1];
-    pf_side.layout_dim = pf_layers * item;
-    pf_side.layer_offset = first_layer + l0;
+    // A run's first index names the page-first pool's page index / page_size
+    // (KVSide::page_runs), as upstream.
+    pf_side = kv_page_first_direct_side(pf_base[0], pf_base[1], item, pf_layers, page_size, first_layer + l0);
     // host stays false: the direct variants take two blocks an SM, whose plain
     // walk reads and writes scattered host rows at 0.92-0.95 x cudaMemcpyAsync
     // (docs/perf/kvcacheio.md); the sorted walk was measured for <= 4 blocks.
-    lf_side.layout = KVLayout::kLayerFirst;
+    lf_side = kv_layer_first_side(nullptr, nullptr, item);
     if (pf_to_lf) {
       for (int64_t kv = 0; kv < num_kv; ++kv) lf_side.base[kv] = lf[kv].data_ptr();
     } else {
@@ -311,6 +318,7 @@ KVTransferJob make_kv_direct_pf_job(const std::vector<at::Tensor>& src, const st
         for (int64_t l = 0; l < count; ++l)
           launch.table.src[kv * count + l] = reinterpret_cast<int64_t>(lf[kv * num_layers + l0 + l].data_ptr());
     }
+    const int64_t pf_capacity = capacity_of(pf_side, pf_pages * pf_side.page_stride, item, 1, count);
     launch.src_capacity = pf_to_lf ? pf_capacity : lf_capacity;
     launch.dst_capacity = pf_to_lf ? lf_capacity : pf_capacity;
     job.launches.push_back(launch);

@@ -12,13 +12,22 @@ Layouts (byte offsets; ``L`` = layer, ``i`` = token index):
 * **pf** (page/token-first): one contiguous buffer ``[pool_size, layers, ...]``;
   ``layout_dim`` is the bytes of one token across all layers; item ``(i, L)``
   at ``i * layout_dim + L * item_size``.
-* **ph** (paged, head-split): one buffer ``[pages, layers, heads, page_size,
-  head_item]`` with ``head_item = item_size // head_num`` and ``layout_dim`` as
-  for pf (bytes per token across layers, so a page is ``page_size *
-  layout_dim`` bytes). Token ``i`` lives in page ``i // page_size``, slot ``i %
-  page_size``; head ``h`` of item ``(i, L)`` sits at ``(i // page_size) *
-  page_size * layout_dim + L * page_size * item_size + h * page_size *
-  head_item + (i % page_size) * head_item``. Every index is a token index.
+* **ph** (paged, head-split), upstream's page-head pools: one buffer
+  ``[pages, head_num, page_size, layers, head_item]`` with ``head_item =
+  item_size // head_num`` (SGLang builds it as ``torch.empty(pages, head_num,
+  page_size, layers, head_dim, dtype)``, K and V each). Token ``i`` of head
+  ``h`` in layer ``L`` is element ``[i // page_size, h, i % page_size, L]``:
+  a page holds, head by head, its tokens with their layers in a row.
+  ``layout_dim`` is the bytes of one token across all layers (``layers *
+  item_size``) and must be a multiple of ``head_num``; with ``P = page_size``
+  the piece sits at ``(i // P) * P * layout_dim + h * P * (layout_dim //
+  head_num) + (i % P) * (layout_dim // head_num) + L * head_item``. Every
+  index is a token index.
+* **page-first (direct)**: the pools of the ``*_direct_pf_lf`` /
+  ``*_direct_lf_pf`` variants, ``[pages, layers, page_size, ...]`` (token
+  ``i`` of layer ``L`` at ``[i // page_size, L, i % page_size]``; SGLang's
+  ``page_first_direct`` host pools ``[pages, layers, page_size, head_num,
+  head_dim]``, or ``[pages, layers, page_size, 1, dim]`` for MLA).
 
 Backends: when every tensor argument is a CPU tensor the copy runs on the CPU
 (indices are bounds-checked and an out-of-range one raises ValueError naming
@@ -48,10 +57,12 @@ The *direct* variants take lists of pool tensors and copy whole pages:
 ``len(src_indices)`` must be a multiple of ``page_size``, and page ``k`` (entries
 ``[k * page_size, (k + 1) * page_size)``) copies tokens ``src_indices[k *
 page_size] + t`` to ``dst_indices[k * page_size] + t`` for ``t < page_size``; the
-other entries of the page are not read. They use the same kernel as the other
+other entries of the page are not read. On a page-first pool the page's first
+index names page ``index // page_size`` (as upstream), whose slots ``t`` it
+copies; with page-aligned indices (what the engine's allocators give) that is
+the same token rule. They use the same kernel as the other
 variants (not one cudaMemcpyAsync per page), so device index tensors need no
-host sync and the copies can be graph-captured; a page is contiguous in every
-layout they support, and the kernel moves it at the same bandwidth. They take
+host sync and the copies can be graph-captured. They take
 no block_quota: they run with two blocks of 32 warps per SM between device
 pools (16 warps when a pool is pinned host memory), and move up to 96 layers'
 K and V pools (192 tensors a side) in one launch.
@@ -158,9 +169,17 @@ def transfer_kv_per_layer_ph_lf(
     block_quota: int = 2,
     num_warps_per_block: int = 32,
 ) -> None:
-    """Layer ``layer_id`` of ph pools (``page_size`` tokens per page,
-    ``head_num`` heads of ``item_size // head_num`` bytes, ``src_layout_dim``
-    bytes per token across layers) into lf layer pools."""
+    """Layer ``layer_id`` of ph pools into lf layer pools.
+
+    src_k, src_v: ph pools ``[pages, head_num, page_size, layers, head_dim]``
+        (any shape of those bytes, contiguous); ``src_layout_dim`` = bytes of
+        one token across their layers (``layers * item_size``), a multiple of
+        ``head_num``.
+    dst_k, dst_v: lf pools ``[pool_tokens, head_num, head_dim]`` of layer
+        ``layer_id``; ``item_size`` = bytes of one of their rows.
+    Token ``src_indices[j]`` (element ``[i // page_size, :, i % page_size,
+    layer_id]`` of the source) goes to row ``dst_indices[j]``.
+    """
     _ops.transfer_kv_per_layer_ph_lf(
         src_k,
         dst_k,
@@ -223,7 +242,12 @@ def transfer_kv_all_layer_lf_ph(
     block_quota: int = 2,
     num_warps_per_block: int = 32,
 ) -> None:
-    """All lf layers into layers ``[0, num_layers)`` of ph pools."""
+    """All lf layers (addresses in ``src_*_layers``) into layers ``[0,
+    num_layers)`` of ph pools ``dst_k``/``dst_v`` ``[pages, head_num,
+    page_size, layers, head_dim]``: row ``src_indices[j]`` of layer ``l`` goes
+    to element ``[i // page_size, :, i % page_size, l]``, ``i =
+    dst_indices[j]``. ``dst_layout_dim`` = bytes of one token across the
+    pool's layers, a multiple of ``head_num``."""
     _ops.transfer_kv_all_layer_lf_ph(
         src_k_layers,
         dst_k,
@@ -262,9 +286,17 @@ def transfer_kv_per_layer_direct_pf_lf(
     layer_id: int,
     page_size: int,
 ) -> None:
-    """Pages of layer ``layer_id``: ``src_ptrs`` = ``[k_pf, v_pf]`` (or
-    ``[kv_pf]`` for MLA), pf pools ``[pool_size, layers, ...]``; ``dst_ptrs`` =
-    the matching lf layer pools ``[pool_size, ...]`` whose rows are one item."""
+    """Pages of layer ``layer_id`` out of page-first pools.
+
+    src_ptrs: ``[k, v]`` (or ``[kv]`` for MLA), page-first pools ``[pages,
+        layers, page_size, ...]`` (``page_size`` in dim 2; an item is the
+        bytes of one ``[p, layer, slot]`` entry).
+    dst_ptrs: the matching lf pools of layer ``layer_id``, ``[pool_tokens,
+        ...]`` with rows of one item.
+    Page ``k`` copies ``src[0][s // page_size, layer_id, t]`` to
+    ``dst[0][d + t]`` (and V alike) for ``t < page_size``, ``s``, ``d`` the
+    page's first entries of ``src_indices`` / ``dst_indices``.
+    """
     _ops.transfer_kv_per_layer_direct_pf_lf(
         list(src_ptrs), list(dst_ptrs), src_indices, dst_indices, layer_id, page_size
     )
@@ -277,10 +309,17 @@ def transfer_kv_all_layer_direct_lf_pf(
     dst_indices: torch.Tensor,
     page_size: int,
 ) -> None:
-    """Pages of all layers: ``dst_ptrs`` = ``[k_pf, v_pf]`` (or ``[kv_pf]``);
-    ``src_ptrs`` = the lf layer pools, all K layers then all V layers
-    (``len(src_ptrs) = len(dst_ptrs) * num_layers``); layer ``l`` goes to
-    layer ``l`` of the pf pools."""
+    """Pages of all layers into page-first pools.
+
+    src_ptrs: the lf layer pools ``[pool_tokens, ...]``, all K layers then
+        all V layers (``len(src_ptrs) = len(dst_ptrs) * num_layers``; MLA: the
+        latent pool of each layer).
+    dst_ptrs: ``[k, v]`` (or ``[kv]``), page-first pools ``[pages, layers,
+        page_size, ...]``.
+    Page ``k`` copies row ``s + t`` of layer ``l`` to ``dst[0][d //
+    page_size, l, t]`` (V alike) for ``t < page_size``, ``s``, ``d`` the
+    page's first entries of ``src_indices`` / ``dst_indices``.
+    """
     _ops.transfer_kv_all_layer_direct_lf_pf(list(src_ptrs), list(dst_ptrs), src_indices, dst_indices, page_size)
 
 

@@ -2,7 +2,8 @@
 // present: every walk (one or two items per warp, 2, 3 or 4 words a lane
 // per item and pass, each item order, the sorted walk, the one-layer row
 // walk with 1 or 2 words a thread and 32- or 64-bit word indices) against
-// a host reference built from the layout formulas of transfer.h, bit for bit,
+// a host reference that indexes upstream's pool shapes as row-major arrays
+// (not the strides of transfer.h's builders), bit for bit,
 // between device buffers and from/to pinned host memory, with item sizes and
 // offsets that force the narrow and fallback paths.
 #include <gtest/gtest.h>
@@ -39,7 +40,8 @@ KVTransferParams one_layer(int64_t num_kv, int64_t n, int64_t item) {
 }
 
 // One pool: L layers of `tokens` items of `item` bytes (head_num pieces), K
-// and V, in layout `layout`. lf pools are one allocation per (kv, layer).
+// and V, in layout `layout` (upstream's shapes: transfer.h, KVLayout). lf
+// pools are one allocation per (kv, layer).
 struct Pool {
   KVLayout layout;
   int64_t layers, tokens, item, heads, page;
@@ -49,22 +51,25 @@ struct Pool {
   std::vector<unsigned char*> d;              // device-visible bases (before shift)
   int64_t* layer_ptrs[2] = {nullptr, nullptr};
 
+  bool paged() const { return layout == KVLayout::kPageHead || layout == KVLayout::kPageFirstDirect; }
   int64_t buffers() const { return layout == KVLayout::kLayerFirst ? 2 * layers : 2; }
-  // ph pools hold whole pages.
-  int64_t slots() const { return layout == KVLayout::kPageHead ? (tokens + page - 1) / page * page : tokens; }
+  // Paged pools hold whole pages.
+  int64_t slots() const { return paged() ? (tokens + page - 1) / page * page : tokens; }
   int64_t buffer_bytes() const { return (layout == KVLayout::kLayerFirst ? tokens * item : slots() * layers * item) + shift; }
-  // Buffer and byte offset of piece c of item (kv, layer, tok).
+  // Buffer and byte offset of piece c of item (kv, layer, tok): the element
+  // index of a row-major array of the layout's shape, times its bytes.
   std::pair<int64_t, int64_t> where(int64_t kv, int64_t layer, int64_t tok, int64_t c) const {
     const int64_t piece = item / heads;
+    const int64_t pg = tok / page, in = tok % page;
     switch (layout) {
-      case KVLayout::kLayerFirst:
-        return {kv * layers + layer, shift + tok * item + c * piece};
-      case KVLayout::kPageFirst:
-        return {kv, shift + tok * layers * item + layer * item + c * piece};
-      default: {
-        const int64_t pg = tok / page, in = tok % page;
-        return {kv, shift + pg * page * layers * item + layer * page * item + c * page * piece + in * piece};
-      }
+      case KVLayout::kLayerFirst:  // [tokens, heads, piece] per layer
+        return {kv * layers + layer, shift + (tok * heads + c) * piece};
+      case KVLayout::kPageFirst:  // [tokens, layers, heads, piece]
+        return {kv, shift + ((tok * layers + layer) * heads + c) * piece};
+      case KVLayout::kPageHead:  // [pages, heads, page, layers, piece]
+        return {kv, shift + (((pg * heads + c) * page + in) * layers + layer) * piece};
+      default:  // kPageFirstDirect: [pages, layers, page, heads, piece]
+        return {kv, shift + (((pg * layers + layer) * page + in) * heads + c) * piece};
     }
   }
   void alloc(std::mt19937& gen) {
@@ -93,22 +98,25 @@ struct Pool {
     }
   }
   KVSide side() const {
+    void* k = d[0] + shift;
+    void* v = d[1] + shift;
     KVSide s{};
-    s.layout = layout;
-    s.inline_table = false;
-    s.layer_offset = 0;
-    s.page_size = page;
-    s.layout_dim = layers * item;
-    s.host = host;
-    for (int kv = 0; kv < 2; ++kv) {
-      if (layout == KVLayout::kLayerFirst) {
-        s.base[kv] = layers == 1 ? d[kv] + shift : nullptr;
-        s.layer_ptrs[kv] = layers == 1 ? nullptr : layer_ptrs[kv];
-      } else {
-        s.base[kv] = d[kv] + shift;
-        s.layer_ptrs[kv] = nullptr;
-      }
+    switch (layout) {
+      case KVLayout::kLayerFirst:
+        s = kv_layer_first_side(layers == 1 ? k : nullptr, layers == 1 ? d[layers] + shift : nullptr, item);
+        if (layers > 1) s.layer_ptrs[0] = layer_ptrs[0], s.layer_ptrs[1] = layer_ptrs[1];
+        break;
+      case KVLayout::kPageFirst:
+        s = kv_page_first_side(k, v, item, layers * item, 0);
+        break;
+      case KVLayout::kPageHead:
+        s = kv_page_head_side(k, v, item, layers * item, page, heads, 0);
+        break;
+      case KVLayout::kPageFirstDirect:
+        s = kv_page_first_direct_side(k, v, item, layers, page, 0);
+        break;
     }
+    s.host = host;
     return s;
   }
   std::vector<unsigned char> read(int64_t i) const {
@@ -135,19 +143,38 @@ using Shape = std::tuple<int, int, int, int, int, int, bool, bool, int>;
 // of a device array.
 void run_case(const Shape& shape, const KVTransferConfig& cfg, int quota, int warps, bool inline_bases = false) {
   const auto [sl, dl, layers, item, heads, page, sh, dh, shift] = shape;
-  const int64_t tokens = 3 * page + 37, n = tokens / 2 + 5;
+  const int64_t tokens = 3 * page + 37;
   std::mt19937 gen(static_cast<unsigned>(sl * 131 + dl * 17 + layers + item + heads * 7 + page));
   Pool src{static_cast<KVLayout>(sl), layers, tokens, item, heads, page, sh, shift};
   Pool dst{static_cast<KVLayout>(dl), layers, tokens, item, heads, page, dh, shift};
   src.alloc(gen);
   dst.alloc(gen);
-  // Distinct random source and destination tokens.
-  std::vector<int64_t> si(tokens), di(tokens);
-  for (int64_t i = 0; i < tokens; ++i) si[i] = di[i] = i;
-  std::shuffle(si.begin(), si.end(), gen);
-  std::shuffle(di.begin(), di.end(), gen);
-  si.resize(n);
-  di.resize(n);
+  // A page-first (direct) side copies runs of a page: run j's first index
+  // names page first / page (here off the page start, as upstream allows),
+  // the other side's tokens first + k; the run's other entries hold junk.
+  const bool runs = src.layout == KVLayout::kPageFirstDirect || dst.layout == KVLayout::kPageFirstDirect;
+  const int64_t run = runs ? page : 1;
+  const int64_t units = runs ? tokens / page : tokens;  // whole pages (runs) or tokens
+  std::vector<int64_t> su(units), du(units);
+  for (int64_t i = 0; i < units; ++i) su[i] = du[i] = i;
+  std::shuffle(su.begin(), su.end(), gen);
+  std::shuffle(du.begin(), du.end(), gen);
+  const int64_t n = (units / 2 + 5 < units ? units / 2 + 5 : units) * run;
+  std::vector<int64_t> si(n), di(n);
+  auto first_of = [&](const Pool& pool, int64_t unit) {
+    if (!runs) return unit;  // (pool.page: no structured binding in a lambda before C++20)
+    return unit * pool.page +
+           (pool.layout == KVLayout::kPageFirstDirect ? static_cast<int64_t>(gen() % pool.page) : 0);
+  };
+  for (int64_t j = 0; j < n; j += run) {
+    si[j] = first_of(src, su[j / run]);
+    di[j] = first_of(dst, du[j / run]);
+    for (int64_t k = 1; k < run; ++k) si[j + k] = -1, di[j + k] = int64_t{1} << 40;
+  }
+  // Token of place k of the run starting at entry f, on a side.
+  auto token = [&](const Pool& pool, const std::vector<int64_t>& idx, int64_t f, int64_t k) {
+    return pool.layout == KVLayout::kPageFirstDirect ? idx[f] / pool.page * pool.page + k : idx[f] + k;
+  };
   int64_t *dsi = nullptr, *ddi = nullptr;
   ASSERT_EQ(cudaMalloc(&dsi, n * sizeof(int64_t)), cudaSuccess);
   ASSERT_EQ(cudaMalloc(&ddi, n * sizeof(int64_t)), cudaSuccess);
@@ -164,7 +191,7 @@ void run_case(const Shape& shape, const KVTransferConfig& cfg, int quota, int wa
   p.num_kv = 2;
   p.item_size = item;
   p.head_num = heads;
-  p.index_run = 1;
+  p.index_run = run;
   p.block_quota = quota;
   p.warps_per_block = warps;
   p.pdl = false;
@@ -188,8 +215,9 @@ void run_case(const Shape& shape, const KVTransferConfig& cfg, int quota, int wa
     for (int64_t l = 0; l < layers; ++l)
       for (int64_t j = 0; j < n; ++j)
         for (int64_t c = 0; c < heads; ++c) {
-          const auto [sb, so] = src.where(kv, l, si[j], c);
-          const auto [db, dof] = dst.where(kv, l, di[j], c);
+          const int64_t f = j - j % run;
+          const auto [sb, so] = src.where(kv, l, token(src, si, f, j - f), c);
+          const auto [db, dof] = dst.where(kv, l, token(dst, di, f, j - f), c);
           std::memcpy(expect[db].data() + dof, src.h[sb].data() + so, piece);
         }
   for (int64_t b = 0; b < dst.buffers(); ++b) {
@@ -260,16 +288,10 @@ TEST_P(KVTransferKernel, EveryWalkMatchesHostBitwise) {
 // The row walk's view of launches: which qualify, and the bases and strides
 // it takes.
 TEST(KVTransferKernelConfig, RowWalkTakesOneLayerOfAlignedRows) {
-  alignas(16) static char pool[16384];  // room for layer 2 of 16-token pages
+  alignas(16) static char pool[16384];  // bases only: rows_of reads no memory
   KVTransferParams p = one_layer(2, 3, 256);
-  p.src.layout = KVLayout::kLayerFirst;
-  p.src.base[0] = pool;
-  p.src.base[1] = pool + 1024;
-  p.dst.layout = KVLayout::kPageFirst;
-  p.dst.base[0] = pool + 2048;
-  p.dst.base[1] = pool + 3072;
-  p.dst.layout_dim = 4 * 256;
-  p.dst.layer_offset = 2;
+  p.src = kv_layer_first_side(pool, pool + 1024, 256);
+  p.dst = kv_page_first_side(pool + 2048, pool + 3072, 256, 4 * 256, /*layer_offset=*/2);
   kvio_detail::KVRows r{};
   ASSERT_TRUE(kvio_detail::rows_of(p, nullptr, r));
   EXPECT_EQ(r.src.base[1], pool + 1024);
@@ -280,30 +302,63 @@ TEST(KVTransferKernelConfig, RowWalkTakesOneLayerOfAlignedRows) {
   EXPECT_EQ(r.words, 16);
   EXPECT_EQ(r.total, 2 * 3 * 16);
   EXPECT_FALSE(r.layered);  // one layer, bases known: kv_rows_kernel
-  p.dst.layout = KVLayout::kPageHead;  // 1-token pages: rows as in pf
-  p.dst.page_size = 1;
+  EXPECT_FALSE(r.split);
+  // ph [pages, heads, page_size, layers, head_item], 4 heads of 64 bytes, 4
+  // layers: even 1-token pages put a token's head pieces a head's layers
+  // (256 bytes) apart, so the rows are split by head (the layer walk).
   p.head_num = 4;
-  EXPECT_TRUE(kvio_detail::rows_of(p, nullptr, r));
-  p.dst.page_size = 16;  // a page's tokens between a token's head pieces: the layer walk, split by head
+  p.dst = kv_page_head_side(pool + 2048, pool + 3072, 256, 4 * 256, /*page_size=*/1, 4, /*layer_offset=*/2);
+  ASSERT_TRUE(kvio_detail::rows_of(p, nullptr, r));
+  EXPECT_TRUE(r.layered);
+  EXPECT_TRUE(r.split);
+  EXPECT_EQ(r.dst.page, 1u);
+  EXPECT_EQ(r.dst.stride, 1024);      // a token's pieces of all heads and layers
+  EXPECT_EQ(r.dst.head_stride, 256);  // a head's pieces of the token's 4 layers
+  EXPECT_EQ(r.dst.base[0], pool + 2048 + 2 * 64);  // layer 2: the third piece of each head
+  EXPECT_EQ(r.src.head_stride, 64);   // lf rows: contiguous pieces
+  p.dst = kv_page_head_side(pool + 2048, pool + 3072, 256, 4 * 256, /*page_size=*/16, 4, /*layer_offset=*/2);
   ASSERT_TRUE(kvio_detail::rows_of(p, nullptr, r));
   EXPECT_TRUE(r.layered);
   EXPECT_TRUE(r.split);
   EXPECT_EQ(r.head_words, 4u);  // 64-byte pieces
   EXPECT_EQ(r.dst.page, 16u);
-  EXPECT_EQ(r.dst.stride, 64);            // a page's tokens, one piece apart
-  EXPECT_EQ(r.dst.head_stride, 16 * 64);  // a page's pieces of one head
+  EXPECT_EQ(r.dst.stride, 256);            // a page's tokens, a head's 4 layers apart
+  EXPECT_EQ(r.dst.head_stride, 16 * 256);  // a page's tokens of one head
   EXPECT_EQ(r.dst.page_stride, 16 * 1024);
-  EXPECT_EQ(r.dst.base[0], pool + 2048 + 2 * 16 * 256);  // layer 2 of each page
+  EXPECT_EQ(r.dst.layer_step, 64);
+  EXPECT_EQ(r.dst.base[0], pool + 2048 + 2 * 64);
+  EXPECT_FALSE(r.dst.page_runs);
   EXPECT_EQ(r.src.page, 1u);
   p.head_num = 8;  // 32-byte pieces: still whole words
+  p.dst = kv_page_head_side(pool + 2048, pool + 3072, 256, 4 * 256, 16, 8, 2);
   EXPECT_TRUE(kvio_detail::rows_of(p, nullptr, r));
   p.head_num = 32;  // 8-byte pieces
+  p.dst = kv_page_head_side(pool + 2048, pool + 3072, 256, 4 * 256, 16, 32, 2);
   EXPECT_FALSE(kvio_detail::rows_of(p, nullptr, r));
   p.head_num = 4;
-  p.dst.page_size = 1;
-  p.dst.layout_dim = 1000;  // token stride not 16-byte aligned
+  p.dst = kv_page_head_side(pool + 2048, pool + 3072, 256, 4 * 264, 16, 4, 2);  // a head's stretch of a token:
+  EXPECT_FALSE(kvio_detail::rows_of(p, nullptr, r));                          // 264 bytes, off 16
+  p.head_num = 1;
+  // Page-first pools of the direct variants [pages, layers, page_size, item]:
+  // a page's tokens of one layer in a row, runs naming pages.
+  p.index_run = 16;
+  p.dst = kv_page_first_direct_side(pool + 2048, pool + 3072, 256, 4, 16, 2);
+  ASSERT_TRUE(kvio_detail::rows_of(p, nullptr, r));
+  EXPECT_TRUE(r.split);
+  EXPECT_TRUE(r.dst.page_runs);
+  EXPECT_EQ(r.dst.stride, 256);
+  EXPECT_EQ(r.dst.layer_step, 16 * 256);
+  EXPECT_EQ(r.dst.page_stride, 4 * 16 * 256);
+  EXPECT_EQ(r.dst.base[0], pool + 2048 + 2 * 16 * 256);
+  EXPECT_EQ(r.head_words, 16u);  // one piece: the whole row
+  p.dst = kv_page_first_direct_side(pool + 2048, pool + 3072, 256, 4, 1, 2);  // 1-token pages: pf rows
+  p.index_run = 1;
+  ASSERT_TRUE(kvio_detail::rows_of(p, nullptr, r));
+  EXPECT_FALSE(r.split);
+  EXPECT_EQ(r.dst.stride, 4 * 256);
+  p.dst = kv_page_first_side(pool + 2048, pool + 3072, 256, 1000, 2);  // token stride not 16-byte aligned
   EXPECT_FALSE(kvio_detail::rows_of(p, nullptr, r));
-  p.dst.layout_dim = 1024;
+  p.dst.page_stride = 1024;
   p.src.base[1] = pool + 1032;  // misaligned base
   EXPECT_FALSE(kvio_detail::rows_of(p, nullptr, r));
   p.src.base[1] = pool + 1024;
@@ -388,11 +443,8 @@ TEST(KVTransferKernel, RowWalkCopiesRunsOfTokens) {
   ASSERT_EQ(cudaMemcpy(dsi, si.data(), kN * sizeof(int64_t), cudaMemcpyHostToDevice), cudaSuccess);
   ASSERT_EQ(cudaMemcpy(ddi, di.data(), kN * sizeof(int64_t), cudaMemcpyHostToDevice), cudaSuccess);
   KVTransferParams p = one_layer(2, kN, kItem);
-  p.src.layout = p.dst.layout = KVLayout::kLayerFirst;
-  p.src.base[0] = ds;
-  p.src.base[1] = ds + kTokens * kItem;
-  p.dst.base[0] = dd;
-  p.dst.base[1] = dd + kTokens * kItem;
+  p.src = kv_layer_first_side(ds, ds + kTokens * kItem, kItem);
+  p.dst = kv_layer_first_side(dd, dd + kTokens * kItem, kItem);
   p.src_indices = dsi;
   p.dst_indices = ddi;
   p.index_run = kRun;
@@ -461,9 +513,7 @@ TEST(KVTransferKernelConfig, DivU32MatchesDivision) {
 TEST(KVTransferKernelConfig, RowWalkDefaultFollowsTheQuota) {
   alignas(16) static char pool[1 << 16];
   KVTransferParams p = one_layer(2, 1000, 1024);  // 128000 words
-  p.src.layout = p.dst.layout = KVLayout::kLayerFirst;
-  p.src.base[0] = p.dst.base[0] = pool;
-  p.src.base[1] = p.dst.base[1] = pool + 1024;
+  p.src = p.dst = kv_layer_first_side(pool, pool + 1024, 1024);
   kvio_detail::KVRows r;
   ASSERT_TRUE(kvio_detail::rows_of(p, nullptr, r));
   ASSERT_FALSE(r.layered);
@@ -475,8 +525,7 @@ TEST(KVTransferKernelConfig, RowWalkDefaultFollowsTheQuota) {
   EXPECT_EQ(kvio_detail::rows_words(p, r), 1);
 
   p.num_layers = 4;  // pf -> pf, the layer walk: 512000 words
-  p.src.layout = p.dst.layout = KVLayout::kPageFirst;
-  p.src.layout_dim = p.dst.layout_dim = 4 * 1024;
+  p.src = p.dst = kv_page_first_side(pool, pool + 1024, 1024, 4 * 1024, 0);
   ASSERT_TRUE(kvio_detail::rows_of(p, nullptr, r));
   ASSERT_TRUE(r.layered);
   EXPECT_FALSE(r.split);
@@ -495,14 +544,54 @@ TEST(KVTransferKernelConfig, RowWalkDefaultFollowsTheQuota) {
   EXPECT_TRUE(takes(15999, 2, 132));
   EXPECT_EQ(kvio_detail::rows_words(p, r), 2);
 
-  p.dst.layout = KVLayout::kPageHead;  // 16-token pages of 4 heads: rows split by head
-  p.dst.page_size = 16;
-  p.head_num = 4;
+  for (int64_t page : {1, 16}) {  // ph pools of 4 heads: rows split by head
+    p.dst = kv_page_head_side(pool, pool + 1024, 1024, 4 * 1024, page, 4, 0);
+    p.head_num = 4;
+    ASSERT_TRUE(kvio_detail::rows_of(p, nullptr, r));
+    ASSERT_TRUE(r.split);
+    EXPECT_EQ(kvio_detail::rows_words(p, r), 1);
+    EXPECT_TRUE(takes(264, 32, 132));
+    EXPECT_FALSE(takes(264, 16, 132));
+  }
+  p.head_num = 1;  // page-first pools of 16-token pages (direct variants): split by page
+  p.index_run = 16;
+  p.dst = kv_page_first_direct_side(pool, pool + 1024, 1024, 4, 16, 0);
   ASSERT_TRUE(kvio_detail::rows_of(p, nullptr, r));
   ASSERT_TRUE(r.split);
   EXPECT_EQ(kvio_detail::rows_words(p, r), 1);
-  EXPECT_TRUE(takes(264, 32, 132));
-  EXPECT_FALSE(takes(264, 16, 132));
+}
+
+// The item order each layout gets (KVTransferConfig::order; item_coords'
+// run): a token's layers in a row for pf and ph of any page size, layer by
+// layer (order 1: a page's tokens of a layer, then the next layer) for
+// page-first pages of several tokens.
+TEST(KVTransferKernelConfig, ItemOrderFollowsTheLayout) {
+  alignas(16) static char pool[64];
+  KVTransferParams p = one_layer(2, 64, 1024);
+  p.num_layers = 4;
+  p.src = kv_layer_first_side(nullptr, nullptr, 1024);
+  const int64_t n = p.num_indices;
+  auto run = [&](int order) { return kvio_detail::order_run(p, order); };
+  p.dst = kv_page_first_side(pool, pool, 1024, 4 * 1024, 0);
+  EXPECT_EQ(run(-1), 1);
+  EXPECT_EQ(run(0), n);
+  EXPECT_EQ(run(1), 1);
+  p.head_num = 4;
+  for (int64_t page : {1, 16, 64}) {
+    p.dst = kv_page_head_side(pool, pool, 1024, 4 * 1024, page, 4, 0);
+    EXPECT_EQ(run(-1), 1) << page;
+    EXPECT_EQ(run(1), 1) << page;
+  }
+  p.head_num = 1;
+  p.dst = kv_page_first_direct_side(pool, pool, 1024, 4, 16, 0);
+  EXPECT_EQ(run(-1), n);
+  EXPECT_EQ(run(1), 16);
+  p.dst = kv_page_first_direct_side(pool, pool, 1024, 4, 1, 0);
+  EXPECT_EQ(run(-1), 1);
+  p.num_layers = 1;  // one layer: index order
+  p.dst = kv_page_head_side(pool, pool, 1024, 4 * 1024, 16, 4, 0);
+  p.head_num = 4;
+  EXPECT_EQ(run(-1), n);
 }
 
 // Config fields out of range: rows, unroll, sort_chunk.
@@ -528,7 +617,26 @@ TEST(KVTransferKernelConfig, RejectsBadConfig) {
   }
 }
 
-constexpr int LF = 0, PF = 1, PH = 2;
+// Sides the kernels cannot take: runs that name pages of another length,
+// one lf buffer for several layers, no page size.
+TEST(KVTransferKernelConfig, RejectsBadSides) {
+  alignas(16) static char pool[64];
+  KVTransferParams p = one_layer(1, 4, 16);
+  p.src = kv_layer_first_side(pool, pool, 16);
+  p.dst = kv_page_first_direct_side(pool, pool, 16, 2, 4, 0);
+  auto rejected = [&]() { return kvio_detail::run_kv_transfer(p, nullptr, KVTransferConfig{}, nullptr) ==
+                                 cudaErrorInvalidValue; };
+  p.index_run = 2;  // page_runs needs index_run == page_size
+  EXPECT_TRUE(rejected());
+  p.index_run = 4;
+  p.num_layers = 2;  // the lf side's one base cannot serve two layers
+  EXPECT_TRUE(rejected());
+  p.num_layers = 1;
+  p.dst.page_size = 0;
+  EXPECT_TRUE(rejected());
+}
+
+constexpr int LF = 0, PF = 1, PH = 2, PFD = 3;
 
 INSTANTIATE_TEST_SUITE_P(
     Layouts, KVTransferKernel,
@@ -553,9 +661,18 @@ INSTANTIATE_TEST_SUITE_P(
         Shape{PH, PH, 2, 1024, 4, 16, false, false, 0},  // pages of 16 tokens both sides (layer walk split by head)
         Shape{PH, LF, 1, 2048, 8, 64, false, false, 0},  // one layer out of 64-token pages, 8 heads
         Shape{LF, PH, 2, 96, 4, 8, false, false, 0},     // 24-byte head pieces (not the row walk)
+        Shape{PH, LF, 1, 512, 4, 1, false, false, 0},    // one layer out of 1-token pages, heads apart (split)
+        Shape{LF, PH, 3, 512, 1, 16, false, false, 0},   // one head: a page's tokens with their layers in a row
+        // page-first pools of the direct variants (runs of a page, first
+        // index off the page start on the page-first side)
+        Shape{LF, PFD, 5, 1024, 1, 16, false, false, 0}, Shape{PFD, LF, 1, 1024, 1, 16, false, false, 0},
+        Shape{LF, PFD, 3, 1024, 1, 1, false, false, 0}, Shape{PFD, LF, 3, 96, 1, 4, false, false, 0},
+        Shape{LF, PFD, 4, 1152, 1, 64, false, false, 0},  // MLA rows, 64-token pages
         // pinned host <-> device
         Shape{LF, PF, 4, 1024, 1, 1, false, true, 0}, Shape{PF, LF, 1, 1024, 1, 1, true, false, 0},
         Shape{LF, PH, 3, 512, 4, 16, false, true, 0}, Shape{PH, LF, 3, 512, 4, 16, true, false, 0},
+        Shape{LF, PH, 3, 512, 4, 1, false, true, 0}, Shape{PH, LF, 3, 512, 4, 1, true, false, 0},
+        Shape{LF, PFD, 3, 1024, 1, 16, false, true, 0}, Shape{PFD, LF, 3, 1024, 1, 16, true, false, 0},
         Shape{LF, LF, 1, 40, 1, 1, true, false, 0}));
 
 }  // namespace

@@ -44,18 +44,29 @@ def rand_pool(*shape, dtype=torch.uint8):
 
 
 def item_view(side: Side, kv, layer, tok, item, heads):
-    """View [heads, item // heads] of item (tok, layer) of a side: the layout
-    formulas of kvcacheio.py, written with torch indexing."""
+    """View [heads, item // heads] of item (tok, layer) of a side, as torch
+    indexing into the pool's upstream shape (kvcacheio.py's layouts)."""
     if side.layout == "lf":
-        b = side.pools[kv][layer].view(-1).view(torch.uint8)
-        return b[tok * item : (tok + 1) * item].view(heads, -1)
+        return side.pools[kv][layer].view(-1).view(torch.uint8).view(-1, heads, item // heads)[tok]
     b = side.pools[kv].view(-1).view(torch.uint8)
     l = side.layer_id + layer
-    if side.layout == "pf":
-        return b.view(-1, side.layout_dim)[tok, l * item : (l + 1) * item].view(heads, -1)
     P = side.page
-    page = b.view(-1, P * side.layout_dim)[tok // P]
-    return page[l * P * item : (l + 1) * P * item].view(heads, P, -1)[:, tok % P, :]
+    if side.layout == "pf":  # [tokens, layout_dim] (layers, then padding)
+        return b.view(-1, side.layout_dim)[tok, l * item : (l + 1) * item].view(heads, -1)
+    if side.layout == "ph":  # [pages, heads, page_size, layers, head_item]
+        pool = b.view(-1, heads, P, side.layout_dim // item, item // heads)
+        return pool[tok // P, :, tok % P, l]
+    if side.layout == "pfd":  # [pages, layers, page_size, item] (direct variants)
+        return b.view(-1, side.layout_dim // item, P, item)[tok // P, l, tok % P].view(heads, -1)
+    raise AssertionError(side.layout)
+
+
+def run_token(side: Side, first_index, k):
+    """Token of place k of a run whose first index is first_index: a
+    page-first (direct) pool's run fills page first_index // page_size."""
+    if side.layout == "pfd":
+        return first_index // side.page * side.page + k
+    return first_index + k
 
 
 def reference(case: Case):
@@ -67,8 +78,8 @@ def reference(case: Case):
         for layer in range(case.layers):
             for j in range(n):
                 first = j - j % run
-                s_tok = int(case.si[first]) + j - first
-                d_tok = int(case.di[first]) + j - first
+                s_tok = run_token(case.src, int(case.si[first]), j - first)
+                d_tok = run_token(case.dst, int(case.di[first]), j - first)
                 item_view(dst, kv, layer, d_tok, case.item, case.heads).copy_(
                     item_view(case.src, kv, layer, s_tok, case.item, case.heads)
                 )
@@ -127,11 +138,12 @@ def call(case: Case, idx_device="cpu", block_quota=2, warps=32):
         sgl_kernel.transfer_kv_direct(flat(s.pools), flat(d.pools), si, di, case.page)
     elif v == "direct_pf_lf":
         sgl_kernel.transfer_kv_per_layer_direct_pf_lf(
-            [p.view(-1, s.layout_dim // it, it) for p in s.pools], flat(d.pools), si, di, s.layer_id, case.page
+            [p.view(-1, s.layout_dim // it, s.page, it) for p in s.pools], flat(d.pools), si, di, s.layer_id,
+            case.page,
         )
     elif v == "direct_lf_pf":
         sgl_kernel.transfer_kv_all_layer_direct_lf_pf(
-            flat(s.pools), [p.view(-1, d.layout_dim // it, it) for p in d.pools], si, di, case.page
+            flat(s.pools), [p.view(-1, d.layout_dim // it, d.page, it) for p in d.pools], si, di, case.page
         )
     elif v == "mla":
         sgl_kernel.transfer_kv_per_layer_mla(s.pools[0][0], d.pools[0][0], si, di, it, **q)
@@ -173,6 +185,10 @@ def make_case(variant, item, page=1, heads=1, n=23, layers=3, dtype=torch.uint8,
         pages = -(-tokens // page)  # whole pages; indices stay below `tokens`
         return Side("ph", [rand_pool(pages * page * ld) for _ in range(kvs)], ld, page, layer_id)
 
+    def pfd_side(tokens, pool_layers, layer_id):  # page-first pools of the direct variants
+        ld = pool_layers * item  # bytes of one token across the layers
+        return Side("pfd", [rand_pool(tokens * ld) for _ in range(kvs)], ld, page, layer_id)
+
     per_layer = variant in ("per_layer", "per_layer_pf_lf", "per_layer_ph_lf", "mla", "mla_pf_lf", "direct_pf_lf")
     L = 1 if per_layer else layers
     if variant in ("per_layer", "all_layer", "mla", "all_layer_mla", "direct"):
@@ -180,13 +196,13 @@ def make_case(variant, item, page=1, heads=1, n=23, layers=3, dtype=torch.uint8,
     elif variant in ("per_layer_pf_lf", "mla_pf_lf"):
         src, dst = pf_side(src_tokens, layers, 1, pad=item // 2 // elem * elem), Side("lf", lf_pools(dst_tokens, 1))
     elif variant == "direct_pf_lf":
-        src, dst = pf_side(src_tokens, layers, 2, pad=0), Side("lf", lf_pools(dst_tokens, 1))
+        src, dst = pfd_side(src_tokens, layers, 2), Side("lf", lf_pools(dst_tokens, 1))
     elif variant == "per_layer_ph_lf":
         src, dst = ph_side(src_tokens, layers, 1), Side("lf", lf_pools(dst_tokens, 1))
     elif variant in ("all_layer_lf_pf", "all_layer_mla_lf_pf"):
         src, dst = Side("lf", lf_pools(src_tokens, L)), pf_side(dst_tokens, L + 1, 0, pad=elem * 3)
     elif variant == "direct_lf_pf":
-        src, dst = Side("lf", lf_pools(src_tokens, L)), pf_side(dst_tokens, L, 0, pad=0)
+        src, dst = Side("lf", lf_pools(src_tokens, L)), pfd_side(dst_tokens, L, 0)
     elif variant == "all_layer_lf_ph":
         src, dst = Side("lf", lf_pools(src_tokens, L)), ph_side(dst_tokens, L, 0)
     else:
@@ -266,12 +282,12 @@ def test_typed_pools_and_direct_mla_cpu():
     assert torch.equal(dk[di].view(torch.uint8), k[si].view(torch.uint8))
     assert torch.equal(dv[di].view(torch.uint8), v[si].view(torch.uint8))
     assert dk[0].abs().sum() == 0
-    # direct pf -> lf with a single (MLA) pool
-    pf = rand_pool(32, 3, 576)
-    lf_ = torch.zeros(16, 576, dtype=torch.uint8)
+    # direct pf -> lf with a single (MLA) page-first pool [pages, layers, page_size, 1, 576]
+    pf = rand_pool(16, 3, 2, 1, 576)
+    lf_ = torch.zeros(16, 1, 576, dtype=torch.uint8)
     sgl_kernel.transfer_kv_per_layer_direct_pf_lf([pf], [lf_], torch.tensor([8, 9, 0, 1]), torch.tensor([4, 5, 14, 15]),
                                                    2, 2)
-    assert torch.equal(lf_[[4, 5, 14, 15]], pf[[8, 9, 0, 1], 2])
+    assert torch.equal(lf_[[4, 5, 14, 15]], pf[[4, 4, 0, 0], 2, [0, 1, 0, 1]])
 
 
 def test_all_layer_uint64_addresses_cpu():
@@ -539,8 +555,8 @@ def test_bad_inputs_cpu():
             torch.tensor([15, 0]), di, 2)
     _raises(ValueError, r"src_k_layers must have shape \[2\]", sgl_kernel.transfer_kv_all_layer,
             addresses([k], "cpu"), addresses([d], "cpu"), addresses([k], "cpu"), addresses([d], "cpu"), si, di, 64, 2)
-    _raises(ValueError, "layer_id must be in", sgl_kernel.transfer_kv_per_layer_direct_pf_lf, [pf.view(16, 3, 64)],
-            [d], si, di, 3, 1)
+    _raises(ValueError, "layer_id must be in", sgl_kernel.transfer_kv_per_layer_direct_pf_lf,
+            [pf.view(16, 3, 1, 64)], [d], si, di, 3, 1)
 
 
 @gpu
@@ -567,3 +583,293 @@ def test_bad_inputs_cuda():
     _raises(RuntimeError, "src_indices is a CPU tensor in pageable memory", f, k, d.cuda(), si.cpu(), di, 64)
     _raises(TypeError, "src_indices must have dtype int64", f, k, d.cuda(), si.int(), di, 64)
     _raises(ValueError, r"item_size \(128\) must equal", f, k, d.cuda(), si, di, 128)
+
+
+# ---------------------------------------------------------------- pools as a serving engine builds them
+# SGLang's host and device KV pools, built with their shapes and dtypes, and
+# a reference written with plain torch indexing into those shapes (not with
+# the byte formulas): the layouts cannot drift from upstream's again.
+ENGINE_PAGES = [1, 16, 64, 128]
+H, HD, L = 2, 8, 3  # kv heads, head dim, layers (small: page 128 pools stay small)
+
+
+def poison(t):
+    """A destination full of a pattern no source holds: NaN for floats, 0xA5 bytes else."""
+    if t.dtype.is_floating_point:
+        return t.fill_(float("nan"))
+    return t.view(torch.uint8).fill_(0xA5)
+
+
+def fresh(shape, dtype):
+    return torch.randn(shape, dtype=torch.float32).to(dtype) if dtype.is_floating_point else rand_pool(*shape,
+                                                                                                        dtype=dtype)
+
+
+def bits(t):
+    return t.detach().cpu().contiguous().view(-1).view(torch.uint8)
+
+
+def assert_bitwise(actual, expected):
+    assert len(actual) == len(expected)
+    for a, e in zip(actual, expected):
+        assert a.shape == e.shape
+        assert torch.equal(bits(a), bits(e))
+
+
+def is_poison(t):
+    return bool((bits(t) == 0xA5).all()) if not t.dtype.is_floating_point else bool(t.isnan().all())
+
+
+def engine_indices(page, pages_src, pages_dst, n_pages, seed):
+    """Token indices in runs of whole pages (as the engine's allocators hand
+    them out), distinct pages each side, pages in random order."""
+    g = torch.Generator().manual_seed(seed)
+    sp = torch.randperm(pages_src, generator=g)[:n_pages]
+    dp = torch.randperm(pages_dst, generator=g)[:n_pages]
+    run = torch.arange(page)
+    return (sp[:, None] * page + run).flatten(), (dp[:, None] * page + run).flatten()
+
+
+def place_engine(ts, where):
+    if where == "cuda":
+        return [t.cuda() for t in ts]
+    if where == "pinned":
+        return [t.pin_memory() for t in ts]
+    return list(ts)
+
+
+class EngineCase:
+    """Device lf pools [pool_tokens, H, HD] per layer (K and V), a host pool
+    in `host_layout` ("ph": [pages, H, P, L, HD]; "pfd": [pages, L, P, H, HD]),
+    fresh sources, poisoned destinations."""
+
+    def __init__(self, host_layout, page, dtype, to_host, mla=False, seed=0):
+        torch.manual_seed(seed)
+        self.page, self.dtype, self.to_host, self.mla = page, dtype, to_host, mla
+        self.heads, self.hd = (1, 40) if mla else (H, HD)
+        kvs = 1 if mla else 2
+        self.host_pages, dev_pages = 5, 4
+        self.dev_tokens = dev_pages * page + 3  # lf pools need not be whole pages
+        if host_layout == "ph":
+            host_shape = (self.host_pages, self.heads, page, L, self.hd)
+        else:
+            host_shape = (self.host_pages, L, page, self.heads, self.hd)
+        self.host = [fresh(host_shape, dtype) for _ in range(kvs)]
+        self.dev = [[fresh((self.dev_tokens, self.heads, self.hd), dtype) for _ in range(L)] for _ in range(kvs)]
+        if to_host:
+            for t in self.host:
+                poison(t)
+        else:
+            for kv in self.dev:
+                for t in kv:
+                    poison(t)
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        self.item_size = self.heads * self.hd * itemsize
+        self.layout_dim = L * self.heads * self.hd * itemsize
+        self.n_pages = 3
+        hi, di = engine_indices(page, self.host_pages, dev_pages, self.n_pages, seed + 1)
+        self.host_idx, self.dev_idx = hi, di
+
+
+def engine_reference(c: EngineCase, host_layout, layer_id=None):
+    """Expected pools (clones) by torch indexing into upstream's shapes."""
+    host = [t.clone() for t in c.host]
+    dev = [[t.clone() for t in kv] for kv in c.dev]
+    hi, di, P = c.host_idx, c.dev_idx, c.page
+    layers = range(L) if layer_id is None else [layer_id]
+    for kv in range(len(host)):
+        for l in layers:
+            if host_layout == "ph":  # [pages, heads, page_size, layers, head_dim]
+                if c.to_host:
+                    host[kv][hi // P, :, hi % P, l] = c.dev[kv][l][di]
+                else:
+                    dev[kv][l][di] = c.host[kv][hi // P, :, hi % P, l]
+            else:  # [pages, layers, page_size, heads, head_dim]
+                if c.to_host:
+                    host[kv][hi // P, l, hi % P] = c.dev[kv][l][di]
+                else:
+                    dev[kv][l][di] = c.host[kv][hi // P, l, hi % P]
+    return host, dev
+
+
+def engine_call(c: EngineCase, host_layout, host, dev, hi, di, layer_id=None):
+    """The op an engine calls for this move, on pools as placed."""
+    kvs = len(host)
+    flat_dev = [t for kv in dev for t in kv]  # K of each layer, then V of each layer
+    dev_dev = next((t.device for t in host + flat_dev if t.is_cuda), torch.device("cpu"))
+
+    def addr(kv):
+        a = addresses(dev[kv], dev_dev)
+        return a if a.is_cuda or dev_dev.type == "cpu" else a.pin_memory()
+
+    if host_layout == "ph":
+        if c.to_host:
+            sgl_kernel.transfer_kv_all_layer_lf_ph(addr(0), host[0], addr(1), host[1], di, hi, c.item_size,
+                                                   c.layout_dim, L, c.page, c.heads)
+        else:
+            sgl_kernel.transfer_kv_per_layer_ph_lf(host[0], dev[0][layer_id], host[1], dev[1][layer_id], hi, di,
+                                                   layer_id, c.item_size, c.layout_dim, c.page, c.heads)
+        return
+    # The direct variants read only the first index of each page's run.
+    hj, dj = hi.clone(), di.clone()
+    if c.page > 1:
+        hj.view(-1, c.page)[:, 1:] = -3
+        dj.view(-1, c.page)[:, 1:] = 1 << 40
+    hj, dj = hj.to(hi.device), dj.to(di.device)
+    if c.to_host:
+        sgl_kernel.transfer_kv_all_layer_direct_lf_pf(flat_dev, host, dj, hj, c.page)
+    else:
+        sgl_kernel.transfer_kv_per_layer_direct_pf_lf(host, [dev[kv][layer_id] for kv in range(kvs)], hj, dj,
+                                                      layer_id, c.page)
+
+
+def run_engine_cpu(c: EngineCase, host_layout, layer_id):
+    host, dev = [t.clone() for t in c.host], [[t.clone() for t in kv] for kv in c.dev]
+    engine_call(c, host_layout, host, dev, c.host_idx, c.dev_idx, layer_id)
+    return host, dev
+
+
+ENGINE_MOVES = [
+    ("ph", True, False),  # transfer_kv_all_layer_lf_ph: device -> host backup
+    ("ph", False, False),  # transfer_kv_per_layer_ph_lf: host -> device load, one layer
+    ("pfd", True, False),  # transfer_kv_all_layer_direct_lf_pf
+    ("pfd", False, False),  # transfer_kv_per_layer_direct_pf_lf
+    ("pfd", True, True),  # ... MLA: one latent pool [pages, L, P, 1, dim]
+    ("pfd", False, True),
+]
+
+
+@pytest.mark.parametrize("page", ENGINE_PAGES)
+@pytest.mark.parametrize("host_layout,to_host,mla", ENGINE_MOVES)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.uint8])
+def test_engine_pools_cpu(page, host_layout, to_host, mla, dtype):
+    c = EngineCase(host_layout, page, dtype, to_host, mla=mla, seed=page)
+    layer_id = None if to_host else 1
+    host, dev = run_engine_cpu(c, host_layout, layer_id)
+    want_host, want_dev = engine_reference(c, host_layout, layer_id)
+    assert_bitwise(host, want_host)
+    assert_bitwise([t for kv in dev for t in kv], [t for kv in want_dev for t in kv])
+    # Untouched slots keep the poison; written ones do not.
+    P, hi, di = c.page, c.host_idx, c.dev_idx
+    if to_host:
+        written = torch.zeros(c.host_pages * P, dtype=torch.bool)
+        written[hi] = True
+        for t in host:
+            # [pages * page_size, ...]: a token's slot of every head and layer
+            per_token = (t.permute(0, 2, 1, 3, 4) if host_layout == "ph" else t.transpose(1, 2)).reshape(
+                c.host_pages * P, -1)
+            assert is_poison(per_token[~written])
+            assert not (bits(per_token[written]) == 0xA5).all()
+    else:
+        written = torch.zeros(c.dev_tokens, dtype=torch.bool)
+        written[di] = True
+        for kv in dev:
+            assert is_poison(kv[layer_id][~written])
+            for l in range(L):
+                if l != layer_id:
+                    assert is_poison(kv[l])
+
+
+@gpu
+@pytest.mark.parametrize("page", ENGINE_PAGES)
+@pytest.mark.parametrize("host_layout,to_host,mla", ENGINE_MOVES)
+@pytest.mark.parametrize("host_where", ["pinned", "cuda"])
+def test_engine_pools_cuda_matches_cpu(page, host_layout, to_host, mla, host_where):
+    c = EngineCase(host_layout, page, torch.bfloat16, to_host, mla=mla, seed=page + 7)
+    layer_id = None if to_host else 1
+    want_host, want_dev = run_engine_cpu(c, host_layout, layer_id)
+    host = place_engine(c.host, host_where)
+    dev = [place_engine(kv, "cuda") for kv in c.dev]
+    engine_call(c, host_layout, host, dev, c.host_idx.cuda(), c.dev_idx.cuda(), layer_id)
+    torch.cuda.synchronize()
+    assert_bitwise(host, want_host)
+    assert_bitwise([t for kv in dev for t in kv], [t for kv in want_dev for t in kv])
+
+
+def test_engine_direct_unaligned_first_index_cpu():
+    # Upstream takes the page-first pool's page as first_index // page_size
+    # (the lf side's run starts at its first index as given).
+    P = 4
+    pf = fresh((3, L, P, H, HD), torch.bfloat16)
+    lf_k = [poison(torch.empty(12, H, HD, dtype=torch.bfloat16)) for _ in range(L)]
+    si, di = torch.tensor([9, 0, 0, 0]), torch.tensor([5, 0, 0, 0])  # page 2 of pf -> lf tokens 5..8
+    sgl_kernel.transfer_kv_per_layer_direct_pf_lf([pf], [lf_k[1]], si, di, 1, P)
+    assert torch.equal(bits(lf_k[1][5:9]), bits(pf[2, 1]))
+    assert is_poison(lf_k[1][:5]) and is_poison(lf_k[1][9:])
+    # pf index 11 names page 2, which fits a 3-page pool; 12 does not.
+    sgl_kernel.transfer_kv_per_layer_direct_pf_lf([pf], [lf_k[1]], torch.tensor([11, 0, 0, 0]), di, 1, P)
+    _raises(ValueError, r"src_indices\[0\] = 12 starts a page that does not fit",
+            sgl_kernel.transfer_kv_per_layer_direct_pf_lf, [pf], [lf_k[1]], torch.tensor([12, 0, 0, 0]), di, 1, P)
+
+
+def test_engine_bad_shapes_cpu():
+    P, dtype = 16, torch.bfloat16
+    itemsize = 2
+    item, ld = H * HD * itemsize, L * H * HD * itemsize
+    ph_k, ph_v = fresh((2, H, P, L, HD), dtype), fresh((2, H, P, L, HD), dtype)
+    lf_k, lf_v = torch.empty(40, H, HD, dtype=dtype), torch.empty(40, H, HD, dtype=dtype)
+    si, di = torch.arange(16) + 16, torch.arange(16)
+    f = sgl_kernel.transfer_kv_per_layer_ph_lf
+    f(ph_k, lf_k, ph_v, lf_v, si, di, 0, item, ld, P, H)  # fits
+    # layout_dim must split into head_num equal parts
+    _raises(ValueError, r"src_layout_dim \(100\) must be a multiple of head_num \(3\)", f, ph_k, lf_k, ph_v, lf_v,
+            si, di, 0, 96, 100, P, 3)
+    _raises(ValueError, "item_size .* must be a multiple of head_num", f, ph_k, lf_k, ph_v, lf_v, si, di, 0, item,
+            ld, P, 3)
+    # A ph pool one page short of the indices is rejected (src token 32 is page 2 of 2).
+    _raises(ValueError, r"src_indices\[0\] = 32 is out of range in the source pool \(32 tokens\)", f, ph_k, lf_k,
+            ph_v, lf_v, si + 16, di, 0, item, ld, P, H)
+    # ... and so is a layer past the pool's row
+    _raises(ValueError, "exceeds src_layout_dim", f, ph_k, lf_k, ph_v, lf_v, si, di, L, item, ld, P, H)
+    g = sgl_kernel.transfer_kv_all_layer_lf_ph
+    _raises(ValueError, r"dst_layout_dim \(100\) must be a multiple of head_num \(3\)", g, addresses([lf_k], "cpu"),
+            ph_k, addresses([lf_v], "cpu"), ph_v, di, si, 96, 100, 1, P, 3)
+    ka, va = addresses([lf_k] * L, "cpu"), addresses([lf_v] * L, "cpu")
+    _raises(ValueError, r"dst_indices\[0\] = 32 is out of range in the destination pool \(32 tokens\)", g, ka, ph_k,
+            va, ph_v, di, si + 16, item, ld, L, P, H)
+    # Direct: page-first pools [pages, layers, page_size, ...]
+    pfd = fresh((2, L, P, H, HD), dtype)
+    d = sgl_kernel.transfer_kv_per_layer_direct_pf_lf
+    d([pfd, pfd.clone()], [lf_k, lf_v], si, di, 1, P)
+    # token-first [pages * page_size, layers, ...] (the layout the direct variants used to expect)
+    _raises(ValueError, r"src_ptrs\[0\] must be a page-first pool \[pages, layers, page_size, \.\.\.\]", d,
+            [pfd.view(2 * P, L, H, HD), pfd], [lf_k, lf_v], si, di, 1, P)
+    _raises(ValueError, r"src_ptrs\[1\] must be a page-first pool", d, [pfd, pfd.view(2, L, 2, 8, H, HD)],
+            [lf_k, lf_v], si, di, 1, P)
+    _raises(ValueError, r"src_ptrs\[0\] must be a page-first pool", d, [pfd.view(2 * L, P, H, HD)], [lf_k], si, di,
+            1, P)
+    _raises(ValueError, r"dst_ptrs\[0\] must have rows of 32 bytes", d, [pfd], [torch.empty(40, HD, dtype=dtype)],
+            si, di, 1, P)
+    _raises(ValueError, r"src_indices\[0\] = 32 starts a page that does not fit", d, [pfd], [lf_k], si + 16, di, 1,
+            P)
+    _raises(ValueError, r"dst_indices\[0\] = 30 starts a page that does not fit", d, [pfd], [lf_k], si,
+            di + 30, 1, P)
+    e = sgl_kernel.transfer_kv_all_layer_direct_lf_pf
+    _raises(ValueError, r"dst_indices\[0\] = 32 starts a page that does not fit", e, [lf_k] * L + [lf_v] * L,
+            [pfd, pfd.clone()], di, si + 16, P)
+    _raises(ValueError, r"dst_ptrs\[0\] must be a page-first pool", e, [lf_k] * L, [pfd.view(2, L, P * H, HD)], di,
+            si, P)
+
+
+@gpu
+@pytest.mark.parametrize("pf_where", ["cuda", "pinned"])
+def test_engine_direct_unaligned_first_index_cuda(pf_where):
+    # As on the CPU: page-first page = first index // page_size, both
+    # directions, bitwise against the CPU.
+    P = 4
+    pf = fresh((3, L, P, H, HD), torch.bfloat16)
+    lf = [fresh((12, H, HD), torch.bfloat16) for _ in range(L)]
+    si, di = torch.tensor([9, 0, 0, 0, 2, 0, 0, 0]), torch.tensor([5, 0, 0, 0, 0, 0, 0, 0])
+    want_lf = [t.clone() for t in lf]
+    sgl_kernel.transfer_kv_per_layer_direct_pf_lf([pf], [want_lf[1]], si, di, 1, P)
+    want_pf = pf.clone()
+    sgl_kernel.transfer_kv_all_layer_direct_lf_pf(lf, [want_pf], di, si, P)
+    g_pf = place_engine([pf], pf_where)[0]
+    g_lf = [t.cuda() for t in lf]
+    sgl_kernel.transfer_kv_per_layer_direct_pf_lf([g_pf], [g_lf[1]], si.cuda(), di.cuda(), 1, P)
+    torch.cuda.synchronize()
+    assert_bitwise(g_lf, want_lf)
+    g_lf = [t.cuda() for t in lf]
+    sgl_kernel.transfer_kv_all_layer_direct_lf_pf(g_lf, [g_pf], di.cuda(), si.cuda(), P)
+    torch.cuda.synchronize()
+    assert_bitwise([g_pf], [want_pf])

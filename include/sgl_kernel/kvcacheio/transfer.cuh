@@ -174,47 +174,47 @@ SGL_DEVICE void warp_copy_any(char* const (&dst)[G], const char* const (&src)[G]
   }
 }
 
-// Bytes between consecutive head pieces of an item: contiguous except in ph.
-SGL_DEVICE int64_t piece_stride(const KVSide& s, int64_t piece) {
-  return s.layout == KVLayout::kPageHead ? s.page_size * piece : piece;
-}
+// Bytes between consecutive head pieces of an item (run_kv_transfer fills
+// KVSide::head_stride in for contiguous pieces).
+SGL_DEVICE int64_t piece_stride(const KVSide& s) { return s.head_stride; }
 
-// Address of the first piece of item (token, layer) of one side (the others
-// follow piece_stride apart: warp_copy); the layout formulas are spelled out
-// in transfer.h.
+// Address of the first piece of item (layer, entry) of one side (the others
+// follow piece_stride apart: warp_copy): the formula of transfer.h (KVSide),
+// the entry given as its run's first index `idx` and its place `k` in the
+// run.
 template <class Table>
-SGL_DEVICE char* piece_addr(const KVSide& s, const int64_t* table, int64_t kv, int64_t layer, int64_t token,
+SGL_DEVICE char* piece_addr(const KVSide& s, const int64_t* table, int64_t kv, int64_t layer, int64_t idx, int64_t k,
                             const KVTransferParams& p) {
-  const int64_t piece = p.item_size / p.head_num;
-  switch (s.layout) {
-    case KVLayout::kLayerFirst: {
-      char* base;
-      if constexpr (!std::is_same_v<Table, NoTable>) {
-        if (s.inline_table) {
-          base = reinterpret_cast<char*>(table[kv * p.num_layers + layer]);
-          return base + token * p.item_size;
-        }
-      }
-      base = s.layer_ptrs[kv] ? reinterpret_cast<char*>(s.layer_ptrs[kv][layer]) : static_cast<char*>(s.base[kv]);
-      return base + token * p.item_size;
-    }
-    case KVLayout::kPageFirst:
-      return static_cast<char*>(s.base[kv]) + token * s.layout_dim + (s.layer_offset + layer) * p.item_size;
-    default: {
-      const int64_t ps = s.page_size;
-      const int64_t page = token / ps;
-      return static_cast<char*>(s.base[kv]) + page * ps * s.layout_dim + (s.layer_offset + layer) * ps * p.item_size +
-             (token - page * ps) * piece;
-    }
+  char* base = nullptr;
+  bool from_table = false;
+  if constexpr (!std::is_same_v<Table, NoTable>) {
+    from_table = s.inline_table;
+    if (from_table) base = reinterpret_cast<char*>(table[kv * p.num_layers + layer]);
   }
+  if (!from_table) {
+    base = s.layer_ptrs[kv] ? reinterpret_cast<char*>(s.layer_ptrs[kv][layer])
+                            : static_cast<char*>(s.base[kv]) + (s.layer_offset + layer) * s.layer_stride;
+  }
+  const int64_t ps = s.page_size;
+  if (ps == 1) return base + (idx + k) * s.page_stride;
+  int64_t page, slot;
+  if (s.page_runs) {
+    page = idx / ps;
+    slot = k;
+  } else {
+    page = (idx + k) / ps;
+    slot = idx + k - page * ps;
+  }
+  return base + page * s.page_stride + slot * s.slot_stride;
 }
 
 // Item w of a launch as (kv, layer, index j). Items are numbered kv-major;
 // within one kv the (layer, j) pairs go in groups of `run` consecutive
 // indices: group by group, and inside a group layer by layer. run =
 // num_indices walks layer by layer (index fastest); run = 1 walks a token's
-// layers in a row (a pf pool's memory order); run = page_size walks a ph
-// pool's order (a page's tokens of one layer, then the next layer).
+// layers in a row (the memory order of pf pools, and of ph pools head by
+// head); run = page_size walks a page-first pool's order (a page's tokens of
+// one layer, then the next layer).
 template <class I>
 SGL_DEVICE void item_coords_in(I w, I n, I nl, I run, int64_t& kv, int64_t& layer, int64_t& j) {
   const I per_kv = n * nl;
@@ -259,10 +259,10 @@ SGL_DEVICE ItemAddr item_addr(int64_t w, const KVTransferParams& p, int64_t run,
   int64_t kv, layer, j;
   item_coords(w, p, run, kv, layer, j);
   const int64_t in_run = p.index_run == 1 ? 0 : j % p.index_run;
-  const int64_t src_tok = p.src_indices[j - in_run] + in_run;
-  const int64_t dst_tok = p.dst_indices[j - in_run] + in_run;
-  return {piece_addr<Table>(p.src, src_table, kv, layer, src_tok, p),
-          piece_addr<Table>(p.dst, dst_table, kv, layer, dst_tok, p)};
+  const int64_t src_idx = p.src_indices[j - in_run];
+  const int64_t dst_idx = p.dst_indices[j - in_run];
+  return {piece_addr<Table>(p.src, src_table, kv, layer, src_idx, in_run, p),
+          piece_addr<Table>(p.dst, dst_table, kv, layer, dst_idx, in_run, p)};
 }
 
 // What both walks read of a launch: its item count, the piece size and the
@@ -323,21 +323,20 @@ __global__ void __launch_bounds__(1024) kv_transfer_kernel(const KVTransferParam
       s[g] = reinterpret_cast<const char*>(__shfl_sync(0xffffffffu, my_src, g));
       d[g] = reinterpret_cast<char*>(__shfl_sync(0xffffffffu, my_dst, g));
     }
-    warp_copy_any<G, false, U>(d, s, count, k.piece, p.head_num, piece_stride(p.dst, k.piece),
-                               piece_stride(p.src, k.piece), lane);
+    warp_copy_any<G, false, U>(d, s, count, k.piece, p.head_num, piece_stride(p.dst), piece_stride(p.src), lane);
   }
 }
 
 // The row walk: transfers between device buffers whose items are whole rows
-// of 16-byte words at a token stride on both sides (lf, pf, ph with 1-token
-// pages; rows_of says which launches qualify). Item (kv, layer, token) of a
-// side starts at its layer base + token * stride, so a word's address is an
-// index load and a multiply away. The launch's words (kv-major, then layer,
-// then index, then word) are laid end to end, and thread t copies words t,
-// t + T, ... (T: the grid's threads x kWords), kWords of them at a time,
-// loads first. One word a thread and a block per 256 words when the quota
-// allows (no loop), as the gather that torch.compile writes for
-// dst[di] = src[si].
+// of 16-byte words at a token stride on both sides (lf, pf, page-first
+// pages of one token; rows_of says which launches qualify). Item (kv, layer,
+// token) of a side starts at its layer base + token * stride, so a word's
+// address is an index load and a multiply away. The launch's words
+// (kv-major, then layer, then index, then word) are laid end to end, and
+// thread t copies words t, t + T, ... (T: the grid's threads x kWords),
+// kWords of them at a time, loads first. One word a thread and a block per
+// 256 words when the quota allows (no loop), as the gather that
+// torch.compile writes for dst[di] = src[si].
 // Why a walk of its own: the warp walk works out two items' addresses a
 // warp and copies them in passes of 64 words an item, so it keeps few bytes
 // in flight per register (64 registers a thread: 32 warps an SM) and a
@@ -381,21 +380,25 @@ inline DivU32 make_div(uint32_t d) {
   return r;
 }
 
-// One side of the row walk. Layer l of kv starts at base[kv] + l * layer_step
-// (pf / ph pools, and lf buffers given by a base), at the address
+// One side of the row walk. Layer l of kv starts at base[kv] + l *
+// layer_step (one-buffer pools: pf, ph, page-first), at the address
 // layer_ptrs[kv][l] (lf buffers given as a device array of addresses), or at
 // the launch's inline table entry kv * num_layers + l (lf buffers of the
-// pointer-list variants, `table`). Token t's row starts t * stride in; on a
-// ph side with pages of several tokens (page > 1) the row is head pieces,
-// piece h at (t / page) * page_stride + (t % page) * stride + h * head_stride.
+// pointer-list variants, `table`). Contiguous rows (1-token pages, pieces
+// contiguous): token t's row starts t * stride in. Split rows (the split
+// layer walk, KVRows::split) put head piece h of token t at (t / page) *
+// page_stride + (t % page) * stride + h * head_stride (page 1: t * stride +
+// h * head_stride), with t / page and t % page as the run's first index /
+// page and its place in the run where page_runs is set (KVSide::page_runs).
 struct KVRowSide {
   const char* base[2];
   const int64_t* layer_ptrs[2];
   int64_t stride;      // bytes between consecutive tokens' rows (page > 1: of one page)
   int64_t layer_step;  // bytes between a token's rows of consecutive layers (base sides)
-  uint32_t page;       // tokens a page; 1: contiguous rows at t * stride
+  uint32_t page;       // tokens a page
   DivU32 by_page;
-  int64_t page_stride, head_stride;  // page > 1 only
+  int64_t page_stride, head_stride;  // split walk only (head_stride: the piece size where pieces are contiguous)
+  bool page_runs;
   bool table;          // per-layer bases from the inline table (the layer walk)
 };
 
@@ -408,14 +411,16 @@ struct KVRows {
   int64_t index_run;  // KVTransferParams::index_run
   int64_t words;      // 16-byte words a row
   int64_t total;      // words of the launch: num_kv * num_layers * num_indices * words
-  // Several layers, per-layer address arrays or tables, or a side with pages
-  // of several tokens: kv_rows_layers_kernel with these divisors (32-bit
-  // word numbers; rows_of checks).
+  // Several layers, per-layer address arrays or tables, or split rows:
+  // kv_rows_layers_kernel with these divisors (32-bit word numbers; rows_of
+  // checks).
   bool layered;
   // The layer walk's word order: kv, then layer, then index (false), or kv,
   // then index, then layer (true: a token's layers in a row).
   bool token_major;
-  bool split;            // a side has pages of several tokens: words split by head
+  // A side has pages of several tokens or head pieces apart (ph; page-first
+  // pages): the general address of KVRowSide, words split by head.
+  bool split;
   uint32_t head_words;   // 16-byte words a head piece (split)
   DivU32 by_words, by_indices, by_layers, by_run, by_head_words;
 };
@@ -439,14 +444,21 @@ SGL_DEVICE C* row_layer_base(const KVRowSide& s, const int64_t* tbl, bool kv, ui
   return row_base<C>(s, kv, layer);
 }
 
-// Bytes from a layer base to word w (word wh of head piece h) of token t's
-// row; kSplit: the launch has a side with pages of several tokens.
+// Bytes from a layer base to word w (word wh of head piece h) of the row
+// of entry (idx, k): its run's first index and its place in the run (k = 0
+// without runs); kSplit: the launch has a side with split rows.
 template <bool kSplit>
-SGL_DEVICE int64_t row_offset(const KVRowSide& s, int64_t t, uint32_t w, uint32_t h, uint32_t wh) {
-  if (!kSplit || s.page == 1) return t * s.stride + static_cast<int64_t>(w) * 16;
-  const int64_t q = static_cast<uint64_t>(t) < (uint64_t{1} << 32) ? s.by_page.div(static_cast<uint32_t>(t))
-                                                                    : t / s.page;
-  return q * s.page_stride + (t - q * s.page) * s.stride + static_cast<int64_t>(h) * s.head_stride +
+SGL_DEVICE int64_t row_offset(const KVRowSide& s, int64_t idx, uint32_t k, uint32_t w, uint32_t h, uint32_t wh) {
+  if (!kSplit) return (idx + k) * s.stride + static_cast<int64_t>(w) * 16;
+  // page_runs: idx names the page, k the slot (page 1: k is 0, the runs
+  // being one page long).
+  const int64_t t = s.page_runs ? idx : idx + k;
+  int64_t q = t, slot = 0;
+  if (s.page != 1) {
+    q = static_cast<uint64_t>(t) < (uint64_t{1} << 32) ? s.by_page.div(static_cast<uint32_t>(t)) : t / s.page;
+    slot = s.page_runs ? static_cast<int64_t>(k) : t - q * s.page;
+  }
+  return q * s.page_stride + slot * s.stride + static_cast<int64_t>(h) * s.head_stride +
          static_cast<int64_t>(wh) * 16;
 }
 
@@ -488,11 +500,18 @@ __global__ void __launch_bounds__(1024) kv_rows_kernel(const KVRows r) {
 }
 
 // The row walk over several layers (or per-layer address arrays or tables,
-// or ph pages of several tokens): word e is word w of row (kv, layer, j), the
-// four found with DivU32 multiplies. kSplit = r.split, a template parameter
-// so that the other launches keep 32 registers a thread (64 warps an SM).
+// or split rows: ph pools, page-first pages of several tokens): word e is
+// word w of row (kv, layer, j), the four found with DivU32 multiplies.
+// kSplit = r.split, a template parameter so that the other launches keep 32
+// registers a thread (64 warps an SM). The split walk at one word a thread
+// (its default, rows_words) is held to 32 registers by its launch bound (2
+// blocks of 1024 threads an SM): with the address math of upstream's ph
+// layout and of page-first pages (KVRowSide) ptxas gave it 38 with an inline
+// table, one block an SM; bounded, it spills 4 bytes a thread (sm_90a; the
+// earlier ph math took 32 with 0-4). Not yet measured.
 template <int kWords, class Table, bool kSplit>
-__global__ void __launch_bounds__(1024) kv_rows_layers_kernel(const KVRows r, const Table t) {
+__global__ void __launch_bounds__(1024, kSplit && kWords == 1 ? 2 : 0)
+    kv_rows_layers_kernel(const KVRows r, const Table t) {
   pdl_wait();  // as kv_rows_kernel
   using W = typename WordOf<16>::type;
   const int64_t* src_tbl = nullptr;
@@ -538,10 +557,11 @@ __global__ void __launch_bounds__(1024) kv_rows_layers_kernel(const KVRows r, co
           h = r.by_head_words.div(w);
           wh = w - h * r.head_words;
         }
-        const int64_t st = __ldg(r.src_indices + j) + in_run, dt = __ldg(r.dst_indices + j) + in_run;
+        const int64_t si = __ldg(r.src_indices + j), di = __ldg(r.dst_indices + j);
         const char* sp = row_layer_base<const char, Table>(r.src, src_tbl, kv, layer, nl) +
-                         row_offset<kSplit>(r.src, st, w, h, wh);
-        d[u] = row_layer_base<char, Table>(r.dst, dst_tbl, kv, layer, nl) + row_offset<kSplit>(r.dst, dt, w, h, wh);
+                         row_offset<kSplit>(r.src, si, in_run, w, h, wh);
+        d[u] = row_layer_base<char, Table>(r.dst, dst_tbl, kv, layer, nl) +
+               row_offset<kSplit>(r.dst, di, in_run, w, h, wh);
         if (((reinterpret_cast<uintptr_t>(sp) | reinterpret_cast<uintptr_t>(d[u])) & 15) == 0) {
           v[u] = load_word<16>(sp);
         } else {
@@ -662,7 +682,7 @@ __global__ void __launch_bounds__(1024)
   const int copiers = warps - sorters;
   const Walk k = walk_of(p, t);
   const int64_t items = k.items;
-  const int64_t dst_stride = piece_stride(p.dst, k.piece), src_stride = piece_stride(p.src, k.piece);
+  const int64_t dst_stride = piece_stride(p.dst), src_stride = piece_stride(p.src);
   const int64_t first = static_cast<int64_t>(blockIdx.x) * chunk;
   if (first >= items) return;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * chunk;
@@ -766,17 +786,19 @@ cudaError_t launch_warp(const KVTransferParams& p, const Table& table, int64_t r
 }
 
 // The row walk's view of a launch, if it qualifies: every row a whole
-// number of 16-byte words at a token stride on both sides (lf, pf, ph with
-// 1-token pages), or head pieces of whole words (ph with pages of several
-// tokens), every base and stride 16-byte aligned where the host can see it
-// (per-layer addresses in a device array are checked by the kernel, word by
-// word). One layer with host-known bases and contiguous rows:
-// kv_rows_kernel; several layers, per-layer address arrays or tables, or
-// pages of several tokens: kv_rows_layers_kernel, which needs the launch's
-// words in 32 bits. token_major: the layer walk's word order
-// (KVRows::token_major).
+// number of 16-byte words at a token stride on both sides (lf, pf,
+// page-first pages of one token), or split rows (ph; page-first pages of
+// several tokens) whose head pieces are whole words, every base and stride
+// 16-byte aligned where the host can see it (per-layer addresses in a
+// device array are checked by the kernel, word by word). One layer of
+// contiguous rows with host-known bases: kv_rows_kernel; several layers,
+// per-layer address arrays or tables, or split rows: kv_rows_layers_kernel,
+// which needs the launch's words in 32 bits. token_major: the layer walk's
+// word order (KVRows::token_major).
 inline bool rows_of(const KVTransferParams& p, const KVInlineTable* table, KVRows& r, bool token_major = false) {
-  if (p.item_size % 16 != 0 || p.num_kv < 1 || p.num_kv > 2 || p.num_layers < 1 || p.head_num < 1) return false;
+  if (p.item_size % 16 != 0 || p.num_kv < 1 || p.num_kv > 2 || p.num_layers < 1 || p.head_num < 1 ||
+      p.item_size % p.head_num != 0)
+    return false;
   r = KVRows{};
   r.words = p.item_size / 16;
   r.total = p.num_kv * p.num_layers * p.num_indices * r.words;
@@ -786,58 +808,42 @@ inline bool rows_of(const KVTransferParams& p, const KVInlineTable* table, KVRow
   for (int side = 0; side < 2; ++side) {
     const KVSide& s = side == 0 ? p.src : p.dst;
     KVRowSide& o = side == 0 ? r.src : r.dst;
-    o.stride = p.item_size;
-    o.layer_step = 0;
-    o.page = 1;
-    if (s.layout == KVLayout::kPageHead && s.page_size > 1) {
-      // Head pieces of whole words, `page_size` tokens' pieces apart.
-      if (p.item_size % p.head_num != 0 || piece % 16 != 0 || s.page_size >= (int64_t{1} << 32)) return false;
-      o.page = static_cast<uint32_t>(s.page_size);
-      o.by_page = make_div(o.page);
-      o.stride = piece;
-      o.head_stride = s.page_size * piece;
-      o.page_stride = s.page_size * s.layout_dim;
-      o.layer_step = s.page_size * p.item_size;
-      a |= static_cast<uint64_t>(o.page_stride);
-      r.split = true;
-    }
+    if (s.page_size < 1 || s.page_size >= (int64_t{1} << 32)) return false;
+    o.page = static_cast<uint32_t>(s.page_size);
+    o.by_page = make_div(o.page);
+    o.page_runs = s.page_runs;
+    o.page_stride = s.page_stride;
+    o.stride = s.page_size == 1 ? s.page_stride : s.slot_stride;
+    o.head_stride = kv_head_stride(s, p.item_size, p.head_num);
+    o.layer_step = s.layer_stride;
+    // Pages of several tokens, or head pieces apart: the split walk, whose
+    // pieces must be whole words.
+    if (s.page_size > 1 || (p.head_num > 1 && o.head_stride != piece)) r.split = true;
+    a |= static_cast<uint64_t>(o.stride) | static_cast<uint64_t>(o.layer_step) |
+         static_cast<uint64_t>(o.page_stride) | static_cast<uint64_t>(o.head_stride);
     for (int64_t kv = 0; kv < p.num_kv; ++kv) {
-      switch (s.layout) {
-        case KVLayout::kLayerFirst:
-          if (s.inline_table) {
-            if (table == nullptr || p.num_kv * p.num_layers > kKVInlineTable) return false;
-            const int64_t* t = side == 0 ? table->src : table->dst;
-            if (p.num_layers == 1) {
-              o.base[kv] = reinterpret_cast<const char*>(t[kv]);
-            } else {
-              o.table = true;
-              arrays = true;
-              for (int64_t l = 0; l < p.num_layers; ++l) a |= static_cast<uint64_t>(t[kv * p.num_layers + l]);
-            }
-          } else if (s.layer_ptrs[kv] != nullptr) {
-            o.layer_ptrs[kv] = s.layer_ptrs[kv];
-            arrays = true;
-          } else {
-            if (p.num_layers != 1) return false;  // one buffer per layer: a base serves one layer
-            o.base[kv] = static_cast<const char*>(s.base[kv]);
-          }
-          break;
-        case KVLayout::kPageHead:
-          if (s.page_size > 1) {
-            o.base[kv] = static_cast<const char*>(s.base[kv]) + s.layer_offset * s.page_size * p.item_size;
-            break;
-          }
-          [[fallthrough]];  // 1-token pages: a pf pool's rows
-        default:
-          o.base[kv] = static_cast<const char*>(s.base[kv]) + s.layer_offset * p.item_size;
-          o.stride = s.layout_dim;
-          o.layer_step = p.item_size;
-          break;
+      if (s.inline_table) {
+        if (table == nullptr || p.num_kv * p.num_layers > kKVInlineTable) return false;
+        const int64_t* t = side == 0 ? table->src : table->dst;
+        if (p.num_layers == 1) {
+          o.base[kv] = reinterpret_cast<const char*>(t[kv]);
+        } else {
+          o.table = true;
+          arrays = true;
+          for (int64_t l = 0; l < p.num_layers; ++l) a |= static_cast<uint64_t>(t[kv * p.num_layers + l]);
+        }
+      } else if (s.layer_ptrs[kv] != nullptr) {
+        o.layer_ptrs[kv] = s.layer_ptrs[kv];
+        arrays = true;
+      } else {
+        // One buffer per layer given by its base serves one layer.
+        if (p.num_layers != 1 && s.layer_stride == 0) return false;
+        o.base[kv] = static_cast<const char*>(s.base[kv]) + s.layer_offset * s.layer_stride;
       }
       a |= reinterpret_cast<uint64_t>(o.base[kv]);
     }
-    a |= static_cast<uint64_t>(o.stride) | static_cast<uint64_t>(o.head_stride);
   }
+  if (r.split && p.head_num > 1 && piece % 16 != 0) return false;
   if (a % 16 != 0) return false;
   r.src_indices = p.src_indices;
   r.dst_indices = p.dst_indices;
@@ -855,7 +861,7 @@ inline bool rows_of(const KVTransferParams& p, const KVInlineTable* table, KVRow
     r.by_layers = make_div(static_cast<uint32_t>(p.num_layers));
     r.by_run = make_div(static_cast<uint32_t>(p.index_run));
     if (r.split) {
-      r.head_words = static_cast<uint32_t>(piece / 16);
+      r.head_words = static_cast<uint32_t>(piece / 16);  // a whole row where head_num is 1
       r.by_head_words = make_div(r.head_words);
     }
   }
@@ -870,7 +876,7 @@ inline bool rows_one_shot(const KVTransferParams& p, const KVRows& r) {
 // Whether the default (KVTransferConfig::rows = -1) takes the row walk for a
 // launch that rows_of accepted, on a GPU of `sms` SMs: always for one layer
 // of contiguous rows (kv_rows_kernel); for the layer walk (several layers,
-// address arrays or tables, ph pages of several tokens) when the quota gives
+// address arrays or tables, split rows) when the quota gives
 // every word a thread, or lets the walk fill every SM with 64 warps (its
 // 26-32 registers a thread in the variants the default takes allow that;
 // the warp walk's 64 stop at 32).
@@ -888,9 +894,11 @@ inline bool rows_by_default(const KVTransferParams& p, const KVRows& r, int sms)
 }
 
 // The default words a thread of the row walk: the layer walk 2, or 1 where a
-// side's rows are split by head (2 take 40-42 registers there, 48 warps an
-// SM, and read 0.84 x copy bandwidth against 0.93-0.95 for 1 at 264 x 32,
-// all-layer lf->ph with 16/64-token pages); the one-layer
+// side's rows are split (2 take 40-42 registers there, 48 warps an SM, and
+// read 0.84 x copy bandwidth against 0.93-0.95 for 1 at 264 x 32, all-layer
+// lf->ph with 16/64-token pages of the earlier ph layout; the split walk's
+// address math is the same in upstream's ph layout and the page-first pools
+// of the direct variants, not yet measured there); the one-layer
 // walk 1 when the quota gives every word a thread, else 2.
 inline int rows_words(const KVTransferParams& p, const KVRows& r) {
   if (r.layered) return r.split ? 1 : 2;
@@ -957,44 +965,70 @@ cudaError_t launch_sorted(const KVTransferParams& p, const Table& table, int64_t
   return launch_kernel(kernel, grid, block, smem, stream, p.pdl, p, table, run, chunk, by_dst);
 }
 
+// A side keeps a token's layers adjacent, its items (or, in ph, each head's
+// pieces) a piece apart: pf; ph; page-first pages of one token.
+inline bool token_rows(const KVSide& s, int64_t piece) { return s.layer_stride == piece; }
+
 // The walk's index groups (item_coords). Default: when several layers move
-// and a side keeps a token's layers together (pf, or ph with 1-token pages),
-// walk a token's layers in a row, so that side is read or written in long
-// sequential runs: with 94 layers a pf token row is 94 KB, and walking layer
-// by layer put every 1 KB item of a device->host copy on another stretch of
-// host memory. H100, 94 layers, 4 blocks (benchmarks/cpp/kvio_sweep.cu and
+// and a side keeps a token's layers together (token_rows), walk a token's
+// layers in a row, so that side is read or written in long sequential runs:
+// with 94 layers a pf token row is 94 KB, and walking layer by layer put
+// every 1 KB item of a device->host copy on another stretch of host memory.
+// H100, 94 layers, 4 blocks (benchmarks/cpp/kvio_sweep.cu and
 // bench_kvcacheio.py): device->host lf->pf 0.53-0.56 -> 0.89-0.91 x
-// cudaMemcpyAsync, ph with 1-token pages 0.51 -> 0.89. ph with 16/64-token
-// pages stays layer by layer: a page's tokens already give 16 KB runs, and the
-// page-ordered walk (run = page_size, kept as order 1) measured slower there
-// (0.69-0.89 against 0.88-0.94).
+// cudaMemcpyAsync, ph with 1-token pages 0.51 -> 0.89 (both measured before
+// the ph layout became upstream's; see below).
+// ph pools ([pages, heads, page_size, layers, head_item]) hold, head by
+// head, a page's tokens with their layers in a row, so a token's layers in a
+// row walks each head's stretch of a page (page_size x layers pieces) in
+// address order: the default for every page size. Not yet measured in that
+// layout: the ph figures here and in the perf records are of the earlier
+// (wrong) layout [pages, layers, heads, page_size, head_item].
+// Page-first pools of several-token pages ([pages, layers, page_size, item],
+// the direct variants) keep a page's tokens of one layer together instead:
+// layer by layer by default (a page's tokens of a layer give page_size-item
+// runs), and order 1 walks their memory order (run = page_size: a page's
+// tokens of one layer, then the next layer). That layout is the earlier ph
+// layout with one head, where layer by layer measured faster than the
+// page-ordered walk (H100, device->host, 4 blocks, 16/64-token pages: 0.88-0.94
+// against 0.69-0.89); not re-measured for the direct variants' launches.
 inline int64_t order_run(const KVTransferParams& p, int order) {
-  auto token_rows = [](const KVSide& s) {
-    return s.layout == KVLayout::kPageFirst || (s.layout == KVLayout::kPageHead && s.page_size == 1);
-  };
-  if (order == -1) order = p.num_layers > 1 && (token_rows(p.src) || token_rows(p.dst));
+  const int64_t piece = p.item_size / p.head_num;
+  const bool rows = token_rows(p.src, piece) || token_rows(p.dst, piece);
+  if (order == -1) order = p.num_layers > 1 && rows;
   if (order == 0 || p.num_indices <= 1) return p.num_indices > 0 ? p.num_indices : 1;
-  if (p.src.layout == KVLayout::kPageHead) return p.src.page_size;
-  if (p.dst.layout == KVLayout::kPageHead) return p.dst.page_size;
+  if (rows) return 1;
+  if (p.src.page_size > 1) return p.src.page_size;
+  if (p.dst.page_size > 1) return p.dst.page_size;
   return 1;
 }
 
-inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTable* table, const KVTransferConfig& cfg,
-                                   cudaStream_t stream) {
-  const int64_t items = p.num_kv * p.num_layers * p.num_indices;
+// Sides whose strides the kernels cannot take (transfer.h: KVSide).
+inline bool bad_side(const KVSide& s, const KVTransferParams& p) {
+  const bool by_base = !s.inline_table && s.layer_ptrs[0] == nullptr;
+  return s.page_size < 1 || s.page_stride < 0 || s.slot_stride < 0 || s.head_stride < 0 || s.layer_stride < 0 ||
+         (s.page_runs && p.index_run != s.page_size) ||
+         (by_base && p.num_layers > 1 && s.layer_stride == 0);  // one lf buffer serves one layer
+}
+
+inline cudaError_t run_kv_transfer(const KVTransferParams& given, const KVInlineTable* table,
+                                   const KVTransferConfig& cfg, cudaStream_t stream) {
+  const int64_t items = given.num_kv * given.num_layers * given.num_indices;
   if (items <= 0) return cudaSuccess;
-  if (p.warps_per_block < 1 || p.warps_per_block > 32 || p.block_quota < 1 || p.head_num < 1 ||
-      p.index_run < 1 || p.item_size % p.head_num != 0 || p.item_size >= (int64_t{1} << 31))
+  if (given.warps_per_block < 1 || given.warps_per_block > 32 || given.block_quota < 1 || given.head_num < 1 ||
+      given.index_run < 1 || given.item_size % given.head_num != 0 || given.item_size >= (int64_t{1} << 31))
     return cudaErrorInvalidValue;
   if (cfg.items_per_warp < 0 || cfg.items_per_warp > 2 || cfg.order < -1 || cfg.order > 1) return cudaErrorInvalidValue;
   if (cfg.unroll != 0 && (cfg.unroll < 2 || cfg.unroll > 4)) return cudaErrorInvalidValue;
   if (cfg.rows < -1 || cfg.rows == 3 || cfg.rows > 4) return cudaErrorInvalidValue;
+  if (bad_side(given.src, given) || bad_side(given.dst, given)) return cudaErrorInvalidValue;
+  // The kernels read head_stride as given: contiguous pieces filled in.
+  KVTransferParams p = given;
+  p.src.head_stride = kv_head_stride(p.src, p.item_size, p.head_num);
+  p.dst.head_stride = kv_head_stride(p.dst, p.item_size, p.head_num);
   const bool host = p.src.host || p.dst.host;
   const int sort_chunk = cfg.sort_chunk == -1 ? (host ? kSortChunk : 0) : cfg.sort_chunk;
   if (sort_chunk != 0 && (sort_chunk < 64 || sort_chunk > 4096 || (sort_chunk & (sort_chunk - 1)) != 0))
-    return cudaErrorInvalidValue;
-  if ((p.src.layout == KVLayout::kPageHead && p.src.page_size < 1) ||
-      (p.dst.layout == KVLayout::kPageHead && p.dst.page_size < 1))
     return cudaErrorInvalidValue;
   const int64_t run = order_run(p, cfg.order);
   const bool needs_table = p.src.inline_table || p.dst.inline_table;
@@ -1010,13 +1044,19 @@ inline cudaError_t run_kv_transfer(const KVTransferParams& p, const KVInlineTabl
   // The row walk where it applies, by default between device buffers only
   // (the walks for host memory were tuned on the warp walk) and where
   // rows_by_default says. The layer walk's word order: a token's layers in a
-  // row where a side is pf or ph (any page size), else layer by layer. H200,
-  // kvio_sweep (session 12), 264 x 32, x the 2 GiB copy rate: lf->pf 0.920
-  // against 0.884 layer by layer, lf->ph 16/64-token pages 0.934 / 0.950
-  // against 0.872 / 0.899; lf->lf 0.925 against 0.912 a token at a time.
+  // row where one buffer holds a side's layers (pf, ph, page-first; any page
+  // size), else layer by layer. H200, kvio_sweep (session 12), 264 x 32, x
+  // the 2 GiB copy rate: lf->pf 0.920 against 0.884 layer by layer, lf->ph
+  // 16/64-token pages 0.934 / 0.950 against 0.872 / 0.899 (the earlier ph
+  // layout, [pages, layers, heads, page_size, head_item]: the page-first
+  // layout with head pieces, so the figure stands for the direct variants'
+  // page-first pools, not yet measured); lf->lf 0.925 against 0.912 a token
+  // at a time. Upstream's ph layout keeps each head's pieces of a token's
+  // layers in a row, so token-major order writes every head's stretch of a
+  // page in address order (not yet measured).
   KVRows rows{};
-  auto paged = [](const KVSide& s) { return s.layout != KVLayout::kLayerFirst; };
-  const bool token_major = cfg.order == 1 || (cfg.order == -1 && (paged(p.src) || paged(p.dst)));
+  auto one_buffer = [](const KVSide& s) { return s.layer_stride != 0; };
+  const bool token_major = cfg.order == 1 || (cfg.order == -1 && (one_buffer(p.src) || one_buffer(p.dst)));
   if (!sorted && (cfg.rows > 0 || (cfg.rows == -1 && !host)) &&
       rows_of(p, needs_table ? table : nullptr, rows, token_major)) {
     if (cfg.rows > 0 || rows_by_default(p, rows, num_sms()))
