@@ -72,9 +72,12 @@ from typing import List
 
 import torch
 
+from sgl_kernel.errors import translate_errors
+
 _ops = torch.ops.sgl_kernel
 
 
+@translate_errors
 def transfer_kv_per_layer(
     src_k: torch.Tensor,
     dst_k: torch.Tensor,
@@ -96,6 +99,7 @@ def transfer_kv_per_layer(
     )
 
 
+@translate_errors
 def transfer_kv_all_layer(
     src_k_layers: torch.Tensor,
     dst_k_layers: torch.Tensor,
@@ -124,6 +128,7 @@ def transfer_kv_all_layer(
     )
 
 
+@translate_errors
 def transfer_kv_per_layer_pf_lf(
     src_k: torch.Tensor,
     dst_k: torch.Tensor,
@@ -154,6 +159,7 @@ def transfer_kv_per_layer_pf_lf(
     )
 
 
+@translate_errors
 def transfer_kv_per_layer_ph_lf(
     src_k: torch.Tensor,
     dst_k: torch.Tensor,
@@ -197,6 +203,7 @@ def transfer_kv_per_layer_ph_lf(
     )
 
 
+@translate_errors
 def transfer_kv_all_layer_lf_pf(
     src_k_layers: torch.Tensor,
     dst_k: torch.Tensor,
@@ -227,6 +234,7 @@ def transfer_kv_all_layer_lf_pf(
     )
 
 
+@translate_errors
 def transfer_kv_all_layer_lf_ph(
     src_k_layers: torch.Tensor,
     dst_k: torch.Tensor,
@@ -265,6 +273,7 @@ def transfer_kv_all_layer_lf_ph(
     )
 
 
+@translate_errors
 def transfer_kv_direct(
     src_layers: List[torch.Tensor],
     dst_layers: List[torch.Tensor],
@@ -278,6 +287,7 @@ def transfer_kv_direct(
     _ops.transfer_kv_direct(list(src_layers), list(dst_layers), src_indices, dst_indices, page_size)
 
 
+@translate_errors
 def transfer_kv_per_layer_direct_pf_lf(
     src_ptrs: List[torch.Tensor],
     dst_ptrs: List[torch.Tensor],
@@ -302,6 +312,7 @@ def transfer_kv_per_layer_direct_pf_lf(
     )
 
 
+@translate_errors
 def transfer_kv_all_layer_direct_lf_pf(
     src_ptrs: List[torch.Tensor],
     dst_ptrs: List[torch.Tensor],
@@ -323,6 +334,7 @@ def transfer_kv_all_layer_direct_lf_pf(
     _ops.transfer_kv_all_layer_direct_lf_pf(list(src_ptrs), list(dst_ptrs), src_indices, dst_indices, page_size)
 
 
+@translate_errors
 def transfer_kv_per_layer_mla(
     src: torch.Tensor,
     dst: torch.Tensor,
@@ -336,6 +348,7 @@ def transfer_kv_per_layer_mla(
     _ops.transfer_kv_per_layer_mla(src, dst, src_indices, dst_indices, item_size, block_quota, num_warps_per_block)
 
 
+@translate_errors
 def transfer_kv_all_layer_mla(
     src_layers: torch.Tensor,
     dst_layers: torch.Tensor,
@@ -352,6 +365,7 @@ def transfer_kv_all_layer_mla(
     )
 
 
+@translate_errors
 def transfer_kv_per_layer_mla_pf_lf(
     src: torch.Tensor,
     dst: torch.Tensor,
@@ -369,6 +383,7 @@ def transfer_kv_per_layer_mla_pf_lf(
     )
 
 
+@translate_errors
 def transfer_kv_all_layer_mla_lf_pf(
     src_layers: torch.Tensor,
     dst: torch.Tensor,
