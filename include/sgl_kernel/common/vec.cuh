@@ -8,6 +8,23 @@
 
 namespace sgl_kernel {
 
+#ifdef __CUDACC__
+// The unsigned integer type of an N-byte access (N = 1, 2, 4, 8, 16): byte
+// copies move their data as the widest word the addresses allow.
+template <int N>
+struct WordOf;
+template <>
+struct WordOf<16> { using type = uint4; };
+template <>
+struct WordOf<8> { using type = uint2; };
+template <>
+struct WordOf<4> { using type = uint32_t; };
+template <>
+struct WordOf<2> { using type = uint16_t; };
+template <>
+struct WordOf<1> { using type = uint8_t; };
+#endif
+
 template <class T, int N>
 struct alignas(sizeof(T) * N) Vec {
   T v[N];
@@ -15,8 +32,29 @@ struct alignas(sizeof(T) * N) Vec {
   SGL_HOST_DEVICE T& operator[](int i) { return v[i]; }
   SGL_HOST_DEVICE const T& operator[](int i) const { return v[i]; }
 
-  SGL_HOST_DEVICE void load(const T* p) { *this = *reinterpret_cast<const Vec*>(p); }
-  SGL_HOST_DEVICE void store(T* p) const { *reinterpret_cast<Vec*>(p) = *this; }
+  // On the device a 4-, 8- or 16-byte Vec moves as one word: a struct copy of
+  // half/bf16 elements can compile to one 2-byte access per element (seen for
+  // the 4-byte stores of Vec<bf16, 2>).
+  SGL_HOST_DEVICE void load(const T* p) {
+#ifdef __CUDA_ARCH__
+    if constexpr (sizeof(Vec) == 4 || sizeof(Vec) == 8 || sizeof(Vec) == 16) {
+      using W = typename WordOf<sizeof(Vec)>::type;
+      *reinterpret_cast<W*>(this) = *reinterpret_cast<const W*>(p);
+      return;
+    }
+#endif
+    *this = *reinterpret_cast<const Vec*>(p);
+  }
+  SGL_HOST_DEVICE void store(T* p) const {
+#ifdef __CUDA_ARCH__
+    if constexpr (sizeof(Vec) == 4 || sizeof(Vec) == 8 || sizeof(Vec) == 16) {
+      using W = typename WordOf<sizeof(Vec)>::type;
+      *reinterpret_cast<W*>(p) = *reinterpret_cast<const W*>(this);
+      return;
+    }
+#endif
+    *reinterpret_cast<Vec*>(p) = *this;
+  }
 
 #ifdef __CUDACC__
   // Streaming variants (evict-first in L1/L2): for data touched exactly once,
@@ -57,22 +95,6 @@ struct alignas(sizeof(T) * N) Vec {
 #endif
 };
 
-#ifdef __CUDACC__
-// The unsigned integer type of an N-byte access (N = 1, 2, 4, 8, 16): byte
-// copies move their data as the widest word the addresses allow.
-template <int N>
-struct WordOf;
-template <>
-struct WordOf<16> { using type = uint4; };
-template <>
-struct WordOf<8> { using type = uint2; };
-template <>
-struct WordOf<4> { using type = uint32_t; };
-template <>
-struct WordOf<2> { using type = uint16_t; };
-template <>
-struct WordOf<1> { using type = uint8_t; };
-#endif
 
 // Calls f(std::integral_constant<int, W>{}) for the access width w in bytes
 // (16, 8, 4, 2; anything else: 1), so one launcher body serves a kernel

@@ -3,6 +3,15 @@
 // gelu_quick). A block walks rows (grid-stride); its threads cover
 // the row in 16-byte vectors when the row and its halves are 16-byte aligned,
 // else element by element (any d is served).
+//
+// Plain activations of rows stored back to back (in_stride == out_stride ==
+// d, the usual case) take a flat walk instead (design 2, session 14): the
+// tensor is one array of 16-byte vectors, each thread loads kFlatUnroll
+// vectors (a block's loads neighbour each other per step) before it computes
+// and stores any, and the grid covers the array once (no grid-stride loop).
+// Design 1 (the row walk, one vector per thread at d = 5120 bf16) reached
+// 0.84 x copy bandwidth at 16384 x 5120 on the H200 (docs/perf/session13.md);
+// the flat walk 0.92 (bf16) / 0.96 (fp16) in session 14.
 #pragma once
 
 #include <cstdint>
@@ -52,6 +61,57 @@ __global__ void __launch_bounds__(1024) gated_act_kernel(const GatedActParams p)
   }
 }
 
+constexpr int kFlatUnroll = 4;
+constexpr int kFlatThreads = 256;
+
+// out[i] = act(in[i]) over n = rows * d elements stored back to back, in
+// 16-byte vectors; the last partial vector (n % VEC elements) element-wise.
+template <class T, int VEC, Activation A>
+__global__ void __launch_bounds__(kFlatThreads) plain_flat_kernel(const GatedActParams p) {
+  using V = Vec<T, VEC>;
+  const int64_t n = p.rows * p.d;
+  const int64_t nvec = n / VEC;
+  const T* x = static_cast<const T*>(p.in);
+  T* o = static_cast<T*>(p.out);
+  const int64_t base = static_cast<int64_t>(blockIdx.x) * (kFlatThreads * kFlatUnroll) + threadIdx.x;
+  pdl_wait();
+  pdl_launch_dependents();
+  V a[kFlatUnroll];
+#pragma unroll
+  for (int u = 0; u < kFlatUnroll; ++u) {
+    const int64_t j = base + u * kFlatThreads;
+    if (j < nvec) a[u].load(x + j * VEC);
+  }
+#pragma unroll
+  for (int u = 0; u < kFlatUnroll; ++u) {
+    const int64_t j = base + u * kFlatThreads;
+    if (j < nvec) {
+      V c;
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) c[k] = from_float<T>(apply<A>(to_float(a[u][k])));
+      c.store(o + j * VEC);
+    }
+  }
+  // Tail of fewer than VEC elements: the first block's first threads.
+  if (blockIdx.x == 0) {
+    const int64_t i = nvec * VEC + threadIdx.x;
+    if (i < n) o[i] = from_float<T>(apply<A>(to_float(x[i])));
+  }
+}
+
+template <class T>
+cudaError_t launch_plain_flat(Activation act, const GatedActParams& p, cudaStream_t stream) {
+  constexpr int VEC = kVec16<T>;
+  const int64_t nvec = p.rows * p.d / VEC;
+  const int64_t per_block = static_cast<int64_t>(kFlatThreads) * kFlatUnroll;
+  int64_t blocks = div_up<int64_t>(nvec, per_block);
+  if (blocks < 1) blocks = 1;  // the tail alone
+  if (blocks > 0x7fffffff) return cudaErrorInvalidValue;
+  if (act != Activation::kGeluQuick) return cudaErrorInvalidValue;
+  return launch_kernel(plain_flat_kernel<T, VEC, Activation::kGeluQuick>, dim3(static_cast<unsigned>(blocks)),
+                       dim3(kFlatThreads), 0, stream, p.pdl, p);
+}
+
 template <class T, int VEC>
 cudaError_t launch_vec(Activation act, const GatedActParams& p, cudaStream_t stream) {
   const int64_t nvec = p.d / VEC;
@@ -81,6 +141,10 @@ cudaError_t launch_gated_activation(Activation act, const GatedActParams& p, cud
   if (p.rows == 0 || p.d == 0) return cudaSuccess;
   if (p.rows < 0 || p.d < 0) return cudaErrorInvalidValue;
   constexpr int V = kVec16<T>;
+  // Flat walk: rows back to back (or one row), both pointers 16-byte aligned.
+  const bool packed = (p.rows == 1 || (p.in_stride == p.d && p.out_stride == p.d));
+  if (!p.gated && packed && is_aligned(p.in, 16) && is_aligned(p.out, 16))
+    return act_detail::launch_plain_flat<T>(act, p, stream);
   const bool vec_ok = p.d % V == 0 && p.in_stride % V == 0 && p.out_stride % V == 0 && is_aligned(p.in, 16) &&
                       is_aligned(p.out, 16);
   if (vec_ok) return act_detail::launch_vec<T, V>(act, p, stream);

@@ -71,6 +71,7 @@ inline void fill_qk_norm_rope_freqs(QKNormRopeParams& p, double base, double fac
 struct QKNormRopeConfig {
   int heads_per_warp = 0;  // heads one warp normalizes per token item; 0 = chosen from the work size
   bool general = false;    // force the shared-memory path (any even head_dim) over the register path
+  bool no_split = false;   // full-rotary neox: keep the one-run-per-lane layout (partners by shuffle)
 };
 
 #if __has_include(<cuda_runtime_api.h>)
