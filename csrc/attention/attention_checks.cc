@@ -8,61 +8,46 @@
 namespace sgl_kernel {
 namespace {
 
-void check_v(const at::Tensor& v, const char* name, const at::Tensor& ref, const char* ref_name) {
+void check_v(const Tensor& v, const char* name, const Tensor& ref, const char* ref_name) {
   check_same_dtype(ref, ref_name, v, name);
   check_same_device(ref, ref_name, v, name);
   check_shape(v, name, ref.sizes());
   check_last_contiguous(v, name);
 }
 
-void check_s(const at::Tensor& s, const char* name, const at::Tensor& v_a) {
-  TORCH_CHECK_TYPE(s.scalar_type() == at::kFloat, name, " must have dtype float32, got ", s.scalar_type());
+void check_s(const Tensor& s, const char* name, const Tensor& v_a) {
+  SGL_CHECK_TYPE(s.scalar_type() == kFloat, name, " must have dtype float32, got ", s.scalar_type());
   check_same_device(v_a, "v_a", s, name);
   check_shape(s, name, {v_a.size(0), v_a.size(1)});
 }
 
-// Whether the address ranges [first, last element] of two tensors intersect
-// (a conservative test: interleaved views count as overlapping).
-bool ranges_overlap(const at::Tensor& a, const at::Tensor& b) {
-  if (a.numel() == 0 || b.numel() == 0) return false;
-  if (!a.has_storage() || !b.has_storage() || !a.storage().is_alias_of(b.storage())) return false;
-  auto range = [](const at::Tensor& t) {
-    int64_t extent = 0;
-    for (int64_t k = 0; k < t.dim(); ++k) extent += (t.size(k) - 1) * t.stride(k);
-    const auto begin = reinterpret_cast<uintptr_t>(t.data_ptr());
-    return std::make_pair(begin, begin + static_cast<uintptr_t>((extent + 1) * t.element_size()));
-  };
-  const auto ra = range(a), rb = range(b);
-  return ra.first < rb.second && rb.first < ra.second;
-}
-
 // Same elements in the same positions: an in-place update.
-bool same_elements(const at::Tensor& a, const at::Tensor& b) {
-  return a.data_ptr() == b.data_ptr() && a.sizes() == b.sizes() && a.strides() == b.strides();
+bool same_elements(const Tensor& a, const Tensor& b) {
+  return a.data_ptr() == b.data_ptr() && same_sizes(a.sizes(), b.sizes()) && same_sizes(a.strides(), b.strides());
 }
 
-void check_no_partial_overlap(const at::Tensor& out, const char* out_name, const at::Tensor& in,
+void check_no_partial_overlap(const Tensor& out, const char* out_name, const Tensor& in,
                               const char* in_name, bool allow_same) {
   const bool ok = !ranges_overlap(out, in) || (allow_same && same_elements(out, in));
   if (allow_same) {
-    TORCH_CHECK_VALUE(ok, out_name, " must be ", in_name, " itself or not overlap it, got overlapping memory");
+    SGL_CHECK_VALUE(ok, out_name, " must be ", in_name, " itself or not overlap it, got overlapping memory");
   } else {
-    TORCH_CHECK_VALUE(ok, out_name, " must not overlap ", in_name, " (every thread of a row reads ", in_name,
+    SGL_CHECK_VALUE(ok, out_name, " must not overlap ", in_name, " (every thread of a row reads ", in_name,
                       ")");
   }
 }
 
 }  // namespace
 
-MergeStateParams make_merge_state_params(const at::Tensor& v_a, const at::Tensor& s_a, const at::Tensor& v_b,
-                                         const at::Tensor& s_b, const at::Tensor& v_merged,
-                                         const at::Tensor& s_merged, bool base2) {
+MergeStateParams make_merge_state_params(const Tensor& v_a, const Tensor& s_a, const Tensor& v_b,
+                                         const Tensor& s_b, const Tensor& v_merged,
+                                         const Tensor& s_merged, bool base2) {
   const auto st = v_a.scalar_type();
-  TORCH_CHECK_TYPE(st == at::kFloat || st == at::kHalf || st == at::kBFloat16,
+  SGL_CHECK_TYPE(st == kFloat || st == kHalf || st == kBFloat16,
                    "v_a must have dtype in {float32, float16, bfloat16}, got ", st);
   check_dim(v_a, "v_a", 3);
   check_last_contiguous(v_a, "v_a");
-  TORCH_CHECK_VALUE(v_a.size(2) >= 1, "v_a must have head_dim >= 1, got shape ", v_a.sizes());
+  SGL_CHECK_VALUE(v_a.size(2) >= 1, "v_a must have head_dim >= 1, got shape ", v_a.sizes());
   check_v(v_b, "v_b", v_a, "v_a");
   check_v(v_merged, "v_merged", v_a, "v_a");
   check_s(s_a, "s_a", v_a);
@@ -78,11 +63,11 @@ MergeStateParams make_merge_state_params(const at::Tensor& v_a, const at::Tensor
 
   MergeStateParams p{};
   p.v_out = v_merged.data_ptr();
-  p.s_out = s_merged.data_ptr<float>();
+  p.s_out = ptr<float>(s_merged);
   p.v_a = v_a.data_ptr();
-  p.s_a = s_a.data_ptr<float>();
+  p.s_a = ptr<float>(s_a);
   p.v_b = v_b.data_ptr();
-  p.s_b = s_b.data_ptr<float>();
+  p.s_b = ptr<float>(s_b);
   p.tokens = v_a.size(0);
   p.heads = v_a.size(1);
   p.head_dim = v_a.size(2);

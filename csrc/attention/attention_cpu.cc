@@ -3,7 +3,6 @@
 #include <cmath>
 #include <limits>
 
-#include <ATen/Parallel.h>
 
 #include "attention/attention.h"
 #include "common/torch_utils.h"
@@ -34,7 +33,7 @@ template <class T>
 void merge_rows(const MergeStateParams& p) {
   const int64_t rows = p.tokens * p.heads;
   const int64_t grain = std::max<int64_t>(1, 16384 / p.head_dim);
-  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t t = row / p.heads, h = row % p.heads;
       const Weights w = merge_weights(p.s_a[t * p.sa_stride_token + h * p.sa_stride_head],
@@ -55,8 +54,8 @@ void merge_rows(const MergeStateParams& p) {
 
 }  // namespace
 
-void merge_state_cpu(const MergeStateParams& p, at::ScalarType dtype) {
-  dispatch_or_throw<float, c10::Half, c10::BFloat16>(dtype, "v_a", [&](auto tag) {
+void merge_state_cpu(const MergeStateParams& p, ScalarType dtype) {
+  dispatch_or_throw<float, Half, BFloat16>(dtype, "v_a", [&](auto tag) {
     using T = typename decltype(tag)::type;
     merge_rows<T>(p);
   });

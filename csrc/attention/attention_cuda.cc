@@ -1,8 +1,6 @@
 // CUDA backend of the attention family: device guard, current stream, dtype
 // dispatch, launch. The kernels are compiled without torch in
 // attention_kernels.cu.
-#include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDAGuard.h>
 
 #include "attention/attention.h"
 #include "common/cuda_utils.h"
@@ -11,15 +9,15 @@
 
 namespace sgl_kernel {
 
-void merge_state_cuda(MergeStateParams p, const at::Tensor& v_a) {
-  const c10::cuda::CUDAGuard guard(v_a.device());
-  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+void merge_state_cuda(MergeStateParams p, const Tensor& v_a) {
+  const CudaDeviceGuard guard(v_a.get_device_index());
+  cudaStream_t stream = current_stream(v_a.get_device_index());
   // The upstream schema has no enable_pdl: use PDL wherever the GPU has it.
-  p.pdl = pdl_supported(v_a.device().index());
+  p.pdl = pdl_supported(v_a.get_device_index());
   dispatch_or_throw<float, half, bf16>(v_a.scalar_type(), "v_a", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const cudaError_t err = launch_merge_state<T>(p, stream);
-    TORCH_CHECK(err == cudaSuccess, "merge_state launch failed: ", cudaGetErrorString(err));
+    SGL_CHECK(err == cudaSuccess, "merge_state launch failed: ", cudaGetErrorString(err));
   });
 }
 

@@ -8,15 +8,15 @@ namespace sgl_kernel {
 namespace {
 
 template <bool kBase2>
-void merge(const at::Tensor& v_a, const at::Tensor& s_a, const at::Tensor& v_b, const at::Tensor& s_b,
-           at::Tensor& v_merged, at::Tensor& s_merged) {
+void merge(const Tensor& v_a, const Tensor& s_a, const Tensor& v_b, const Tensor& s_b,
+           Tensor& v_merged, Tensor& s_merged) {
   const MergeStateParams p = make_merge_state_params(v_a, s_a, v_b, s_b, v_merged, s_merged, kBase2);
   if (v_a.is_cuda()) {
 #ifdef SGL_KERNEL_WITH_CUDA
     merge_state_cuda(p, v_a);
     return;
 #else
-    TORCH_CHECK(false, "sgl_kernel was built without CUDA");
+    SGL_CHECK(false, "sgl_kernel was built without CUDA");
 #endif
   }
   merge_state_cpu(p, v_a.scalar_type());
@@ -25,7 +25,7 @@ void merge(const at::Tensor& v_a, const at::Tensor& s_a, const at::Tensor& v_b, 
 }  // namespace
 }  // namespace sgl_kernel
 
-TORCH_LIBRARY_FRAGMENT(sgl_kernel, m) {
+STABLE_TORCH_LIBRARY_FRAGMENT(sgl_kernel, m) {
   m.def(
       "merge_state(Tensor v_a, Tensor s_a, Tensor v_b, Tensor s_b, Tensor(a!) v_merged, Tensor(b!) s_merged) -> ()");
   m.def(
@@ -34,11 +34,11 @@ TORCH_LIBRARY_FRAGMENT(sgl_kernel, m) {
 }
 
 #define SGL_ATTENTION_IMPLS(m)                          \
-  m.impl("merge_state", &sgl_kernel::merge<true>);      \
-  m.impl("merge_state_v2", &sgl_kernel::merge<false>)
+  m.impl("merge_state", TORCH_BOX((&sgl_kernel::merge<true>)));      \
+  m.impl("merge_state_v2", TORCH_BOX((&sgl_kernel::merge<false>)))
 
-TORCH_LIBRARY_IMPL(sgl_kernel, CPU, m) { SGL_ATTENTION_IMPLS(m); }
+STABLE_TORCH_LIBRARY_IMPL(sgl_kernel, CPU, m) { SGL_ATTENTION_IMPLS(m); }
 
 #ifdef SGL_KERNEL_WITH_CUDA
-TORCH_LIBRARY_IMPL(sgl_kernel, CUDA, m) { SGL_ATTENTION_IMPLS(m); }
+STABLE_TORCH_LIBRARY_IMPL(sgl_kernel, CUDA, m) { SGL_ATTENTION_IMPLS(m); }
 #endif

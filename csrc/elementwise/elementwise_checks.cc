@@ -7,17 +7,17 @@
 namespace sgl_kernel {
 namespace {
 
-void check_float_dtype(const at::Tensor& t, const char* name) {
+void check_float_dtype(const Tensor& t, const char* name) {
   const auto st = t.scalar_type();
-  TORCH_CHECK_TYPE(st == at::kFloat || st == at::kHalf || st == at::kBFloat16, name,
+  SGL_CHECK_TYPE(st == kFloat || st == kHalf || st == kBFloat16, name,
                    " must have dtype in {float32, float16, bfloat16}, got ", st);
 }
 
 // Collapses all dims but the last into one row dim. Returns {rows, row_stride};
 // raises when the leading dims are not one uniformly strided run.
-std::pair<int64_t, int64_t> rows_of(const at::Tensor& t, const char* name) {
+std::pair<int64_t, int64_t> rows_of(const Tensor& t, const char* name) {
   const int64_t nd = t.dim();
-  TORCH_CHECK_VALUE(nd >= 1, name, " must have at least 1 dim, got a scalar");
+  SGL_CHECK_VALUE(nd >= 1, name, " must have at least 1 dim, got a scalar");
   check_last_contiguous(t, name);
   int64_t rows = 1;
   int64_t row_stride = t.size(nd - 1);  // irrelevant while rows <= 1
@@ -27,7 +27,7 @@ std::pair<int64_t, int64_t> rows_of(const at::Tensor& t, const char* name) {
     if (expected < 0) {
       row_stride = t.stride(k);
     } else {
-      TORCH_CHECK_VALUE(t.stride(k) == expected, name,
+      SGL_CHECK_VALUE(t.stride(k) == expected, name,
                         ": leading dims must collapse into one row dim (a view), got shape ", t.sizes(),
                         " and strides ", t.strides(), "; call .contiguous() first");
     }
@@ -40,8 +40,8 @@ std::pair<int64_t, int64_t> rows_of(const at::Tensor& t, const char* name) {
 
 }  // namespace
 
-RMSNormParams make_rmsnorm_params(const at::Tensor& output, const at::Tensor& input, const at::Tensor* residual,
-                                  const at::Tensor& weight, double eps, bool gemma, bool pdl, bool per_head) {
+RMSNormParams make_rmsnorm_params(const Tensor& output, const Tensor& input, const Tensor* residual,
+                                  const Tensor& weight, double eps, bool gemma, bool pdl, bool per_head) {
   const char* in_name = "input";
   check_float_dtype(input, in_name);
   check_dim(input, in_name, per_head ? 3 : 2);
@@ -53,10 +53,10 @@ RMSNormParams make_rmsnorm_params(const at::Tensor& output, const at::Tensor& in
   check_same_dtype(input, in_name, weight, "weight");
   check_same_device(input, in_name, weight, "weight");
   const int64_t hidden = input.size(-1);
-  TORCH_CHECK_VALUE(weight.dim() == 1 && weight.size(0) == hidden, "weight must have shape [", hidden,
+  SGL_CHECK_VALUE(weight.dim() == 1 && weight.size(0) == hidden, "weight must have shape [", hidden,
                     "] (the last dim of input), got ", weight.sizes());
-  TORCH_CHECK_VALUE(weight.is_contiguous(), "weight must be contiguous, got strides ", weight.strides());
-  TORCH_CHECK_VALUE(std::isfinite(eps) && eps >= 0, "eps must be a finite non-negative number, got ", eps);
+  SGL_CHECK_VALUE(weight.is_contiguous(), "weight must be contiguous, got strides ", weight.strides());
+  SGL_CHECK_VALUE(std::isfinite(eps) && eps >= 0, "eps must be a finite non-negative number, got ", eps);
 
   RMSNormParams p{};
   p.out = output.data_ptr();
@@ -80,7 +80,7 @@ RMSNormParams make_rmsnorm_params(const at::Tensor& output, const at::Tensor& in
     p.out_stride_outer = output.stride(0);
   }
   if (residual) {
-    const at::Tensor& r = *residual;
+    const Tensor& r = *residual;
     check_same_dtype(input, in_name, r, "residual");
     check_same_device(input, in_name, r, "residual");
     check_shape(r, "residual", input.sizes());
@@ -92,11 +92,11 @@ RMSNormParams make_rmsnorm_params(const at::Tensor& output, const at::Tensor& in
   return p;
 }
 
-GatedActParams make_act_params(const at::Tensor& out, const at::Tensor& input) {
+GatedActParams make_act_params(const Tensor& out, const Tensor& input) {
   check_float_dtype(input, "input");
   check_same_dtype(input, "input", out, "out");
   check_same_device(input, "input", out, "out");
-  TORCH_CHECK_VALUE(input.dim() >= 1, "input must have at least 1 dim, got a scalar");
+  SGL_CHECK_VALUE(input.dim() >= 1, "input must have at least 1 dim, got a scalar");
   check_shape(out, "out", input.sizes());
   auto [rows, in_stride] = rows_of(input, "input");
   GatedActParams p{};
@@ -110,13 +110,13 @@ GatedActParams make_act_params(const at::Tensor& out, const at::Tensor& input) {
   return p;
 }
 
-GatedActParams make_gated_act_params(const at::Tensor& out, const at::Tensor& input) {
+GatedActParams make_gated_act_params(const Tensor& out, const Tensor& input) {
   check_float_dtype(input, "input");
   check_same_dtype(input, "input", out, "out");
   check_same_device(input, "input", out, "out");
-  TORCH_CHECK_VALUE(input.dim() >= 1, "input must have at least 1 dim, got a scalar");
+  SGL_CHECK_VALUE(input.dim() >= 1, "input must have at least 1 dim, got a scalar");
   const int64_t two_d = input.size(-1);
-  TORCH_CHECK_VALUE(two_d % 2 == 0, "input's last dim must be even (gate and up halves), got ", two_d);
+  SGL_CHECK_VALUE(two_d % 2 == 0, "input's last dim must be even (gate and up halves), got ", two_d);
   std::vector<int64_t> expected(input.sizes().begin(), input.sizes().end());
   expected.back() = two_d / 2;
   check_shape(out, "out", expected);

@@ -3,7 +3,6 @@
 #include <cmath>
 #include <vector>
 
-#include <ATen/Parallel.h>
 
 #include "common/torch_utils.h"
 #include "elementwise/elementwise.h"
@@ -17,7 +16,7 @@ void rmsnorm_rows(const RMSNormParams& p) {
   const float w_offset = p.gemma ? 1.f : 0.f;
   const T* weight = static_cast<const T*>(p.weight);
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, p.hidden));
-  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     std::vector<float> x(p.hidden);
     for (int64_t row = begin; row < end; ++row) {
       const int64_t o = row / p.inner, i = row % p.inner;
@@ -54,7 +53,7 @@ float act_cpu(Activation a, float x) {
 template <class T>
 void gated_rows(Activation act, const GatedActParams& p) {
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, p.d));
-  at::parallel_for(0, p.rows, grain, [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, p.rows, grain, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const T* x = static_cast<const T*>(p.in) + r * p.in_stride;
       T* o = static_cast<T*>(p.out) + r * p.out_stride;
@@ -68,15 +67,15 @@ void gated_rows(Activation act, const GatedActParams& p) {
 
 }  // namespace
 
-void rmsnorm_cpu(const RMSNormParams& p, at::ScalarType dtype) {
-  dispatch_or_throw<float, c10::Half, c10::BFloat16>(dtype, "input", [&](auto tag) {
+void rmsnorm_cpu(const RMSNormParams& p, ScalarType dtype) {
+  dispatch_or_throw<float, Half, BFloat16>(dtype, "input", [&](auto tag) {
     using T = typename decltype(tag)::type;
     rmsnorm_rows<T>(p);
   });
 }
 
-void gated_activation_cpu(Activation act, const GatedActParams& p, at::ScalarType dtype) {
-  dispatch_or_throw<float, c10::Half, c10::BFloat16>(dtype, "input", [&](auto tag) {
+void gated_activation_cpu(Activation act, const GatedActParams& p, ScalarType dtype) {
+  dispatch_or_throw<float, Half, BFloat16>(dtype, "input", [&](auto tag) {
     using T = typename decltype(tag)::type;
     gated_rows<T>(act, p);
   });

@@ -12,7 +12,7 @@ namespace {
 
 constexpr int64_t kUnknown = -1;
 
-int64_t nbytes_of(const at::Tensor& t) { return t.numel() * static_cast<int64_t>(t.element_size()); }
+int64_t nbytes_of(const Tensor& t) { return t.numel() * static_cast<int64_t>(t.element_size()); }
 
 int64_t min_capacity(int64_t a, int64_t b) {
   if (a == kUnknown) return b;
@@ -20,37 +20,37 @@ int64_t min_capacity(int64_t a, int64_t b) {
   return std::min(a, b);
 }
 
-void check_pool(const at::Tensor& t, const std::string& name) {
-  TORCH_CHECK_VALUE(t.is_contiguous(), name, " must be contiguous (it is addressed as raw bytes), got shape ",
+void check_pool(const Tensor& t, const std::string& name) {
+  SGL_CHECK_VALUE(t.is_contiguous(), name, " must be contiguous (it is addressed as raw bytes), got shape ",
                     t.sizes(), " and strides ", t.strides());
-  TORCH_CHECK_VALUE(t.dim() >= 1, name, " must have at least 1 dim, got a scalar");
+  SGL_CHECK_VALUE(t.dim() >= 1, name, " must have at least 1 dim, got a scalar");
 }
 
 // Bytes of one dim-0 row of a pool tensor.
-int64_t row_bytes(const at::Tensor& t) {
+int64_t row_bytes(const Tensor& t) {
   return t.size(0) == 0 ? 0 : nbytes_of(t) / t.size(0);
 }
 
-void check_indices(const at::Tensor& src_indices, const at::Tensor& dst_indices) {
-  TORCH_CHECK_TYPE(src_indices.scalar_type() == at::kLong, "src_indices must have dtype int64, got ",
+void check_indices(const Tensor& src_indices, const Tensor& dst_indices) {
+  SGL_CHECK_TYPE(src_indices.scalar_type() == kLong, "src_indices must have dtype int64, got ",
                    src_indices.scalar_type());
-  TORCH_CHECK_TYPE(dst_indices.scalar_type() == at::kLong, "dst_indices must have dtype int64, got ",
+  SGL_CHECK_TYPE(dst_indices.scalar_type() == kLong, "dst_indices must have dtype int64, got ",
                    dst_indices.scalar_type());
   check_dim(src_indices, "src_indices", 1);
   check_dim(dst_indices, "dst_indices", 1);
-  TORCH_CHECK_VALUE(dst_indices.numel() == src_indices.numel(), "dst_indices must have the length of src_indices (",
+  SGL_CHECK_VALUE(dst_indices.numel() == src_indices.numel(), "dst_indices must have the length of src_indices (",
                     src_indices.numel(), "), got ", dst_indices.numel());
-  TORCH_CHECK_VALUE(src_indices.is_contiguous(), "src_indices must be contiguous, got strides ",
+  SGL_CHECK_VALUE(src_indices.is_contiguous(), "src_indices must be contiguous, got strides ",
                     src_indices.strides());
-  TORCH_CHECK_VALUE(dst_indices.is_contiguous(), "dst_indices must be contiguous, got strides ",
+  SGL_CHECK_VALUE(dst_indices.is_contiguous(), "dst_indices must be contiguous, got strides ",
                     dst_indices.strides());
 }
 
 void check_launch_shape(int64_t item_size, int64_t block_quota, int64_t num_warps_per_block) {
-  TORCH_CHECK_VALUE(item_size > 0 && item_size < (int64_t{1} << 31), "item_size must be in [1, 2^31), got ",
+  SGL_CHECK_VALUE(item_size > 0 && item_size < (int64_t{1} << 31), "item_size must be in [1, 2^31), got ",
                     item_size);
-  TORCH_CHECK_VALUE(block_quota >= 1, "block_quota must be at least 1, got ", block_quota);
-  TORCH_CHECK_VALUE(num_warps_per_block >= 1 && num_warps_per_block <= 32,
+  SGL_CHECK_VALUE(block_quota >= 1, "block_quota must be at least 1, got ", block_quota);
+  SGL_CHECK_VALUE(num_warps_per_block >= 1 && num_warps_per_block <= 32,
                     "num_warps_per_block must be in [1, 32], got ", num_warps_per_block);
 }
 
@@ -70,9 +70,9 @@ int64_t capacity_of(const KVSide& s, int64_t bytes, int64_t item_size, int64_t h
 int64_t fill_side(KVSide& s, const KVSideArgs& a, int64_t item_size, int64_t head_num, int64_t num_layers,
                   int64_t num_kv, const char* prefix) {
   if (a.layout != KVLayout::kLayerFirst) {
-    TORCH_CHECK_VALUE(a.layer_id >= 0, "layer_id must be non-negative, got ", a.layer_id);
-    TORCH_CHECK_VALUE(a.layout_dim > 0, prefix, "_layout_dim must be positive, got ", a.layout_dim);
-    TORCH_CHECK_VALUE((a.layer_id + num_layers) * item_size <= a.layout_dim, "item_size (", item_size, ") times ",
+    SGL_CHECK_VALUE(a.layer_id >= 0, "layer_id must be non-negative, got ", a.layer_id);
+    SGL_CHECK_VALUE(a.layout_dim > 0, prefix, "_layout_dim must be positive, got ", a.layout_dim);
+    SGL_CHECK_VALUE((a.layer_id + num_layers) * item_size <= a.layout_dim, "item_size (", item_size, ") times ",
                       a.layer_id + num_layers, " layers exceeds ", prefix, "_layout_dim (", a.layout_dim,
                       "): a token's layers must fit in its row");
   }
@@ -84,29 +84,29 @@ int64_t fill_side(KVSide& s, const KVSideArgs& a, int64_t item_size, int64_t hea
       s = kv_page_first_side(nullptr, nullptr, item_size, a.layout_dim, a.layer_id);
       break;
     case KVLayout::kPageHead:
-      TORCH_CHECK_VALUE(a.page_size >= 1, "page_size must be positive, got ", a.page_size);
-      TORCH_CHECK_VALUE(a.head_num >= 1, "head_num must be positive, got ", a.head_num);
-      TORCH_CHECK_VALUE(item_size % a.head_num == 0, "item_size (", item_size, ") must be a multiple of head_num (",
+      SGL_CHECK_VALUE(a.page_size >= 1, "page_size must be positive, got ", a.page_size);
+      SGL_CHECK_VALUE(a.head_num >= 1, "head_num must be positive, got ", a.head_num);
+      SGL_CHECK_VALUE(item_size % a.head_num == 0, "item_size (", item_size, ") must be a multiple of head_num (",
                         a.head_num, ")");
       // A page holds, head by head, page_size tokens of layout_dim / head_num bytes.
-      TORCH_CHECK_VALUE(a.layout_dim % a.head_num == 0, prefix, "_layout_dim (", a.layout_dim,
+      SGL_CHECK_VALUE(a.layout_dim % a.head_num == 0, prefix, "_layout_dim (", a.layout_dim,
                         ") must be a multiple of head_num (", a.head_num, ")");
       s = kv_page_head_side(nullptr, nullptr, item_size, a.layout_dim, a.page_size, a.head_num, a.layer_id);
       break;
     default:
-      TORCH_CHECK(false, "kvcacheio: layout ", static_cast<int>(a.layout), " is not an index-per-token layout");
+      SGL_CHECK(false, "kvcacheio: layout ", static_cast<int>(a.layout), " is not an index-per-token layout");
   }
   int64_t capacity = kUnknown;
   for (int64_t kv = 0; kv < num_kv; ++kv) {
-    const at::Tensor& t = a.pools[kv];
+    const Tensor& t = a.pools[kv];
     const std::string& name = a.names[kv];
     if (a.addresses) {
       // SGLang builds these with dtype=torch.uint64; int64 holds the same bits.
-      TORCH_CHECK_TYPE(t.scalar_type() == at::kLong || t.scalar_type() == at::kUInt64, name,
+      SGL_CHECK_TYPE(t.scalar_type() == kLong || t.scalar_type() == kUInt64, name,
                        " must have dtype int64 or uint64 (per-layer buffer addresses), got ", t.scalar_type());
-      TORCH_CHECK_VALUE(t.dim() == 1 && t.numel() == num_layers, name, " must have shape [", num_layers,
+      SGL_CHECK_VALUE(t.dim() == 1 && t.numel() == num_layers, name, " must have shape [", num_layers,
                         "] (num_layers), got ", t.sizes());
-      TORCH_CHECK_VALUE(t.is_contiguous(), name, " must be contiguous, got strides ", t.strides());
+      SGL_CHECK_VALUE(t.is_contiguous(), name, " must be contiguous, got strides ", t.strides());
       s.layer_ptrs[kv] = static_cast<const int64_t*>(t.data_ptr());
       continue;  // the buffers behind the addresses cannot be bounds-checked
     }
@@ -114,7 +114,7 @@ int64_t fill_side(KVSide& s, const KVSideArgs& a, int64_t item_size, int64_t hea
     s.base[kv] = t.data_ptr();
     s.host = t.is_cpu();  // pinned host memory (checked at launch): the sorted walk (transfer.h)
     if (a.layout == KVLayout::kLayerFirst && t.dim() >= 2) {
-      TORCH_CHECK_VALUE(row_bytes(t) == item_size, "item_size (", item_size, ") must equal the bytes of one row of ",
+      SGL_CHECK_VALUE(row_bytes(t) == item_size, "item_size (", item_size, ") must equal the bytes of one row of ",
                         name, " (", row_bytes(t), ", shape ", t.sizes(), ", ", t.scalar_type(), ")");
     }
     capacity = min_capacity(capacity, capacity_of(s, nbytes_of(t), item_size, head_num, num_layers));
@@ -122,7 +122,7 @@ int64_t fill_side(KVSide& s, const KVSideArgs& a, int64_t item_size, int64_t hea
   return capacity;
 }
 
-KVTransferJob job_with_indices(const at::Tensor& src_indices, const at::Tensor& dst_indices) {
+KVTransferJob job_with_indices(const Tensor& src_indices, const Tensor& dst_indices) {
   KVTransferJob job;
   job.src_indices = src_indices;
   job.dst_indices = dst_indices;
@@ -131,10 +131,10 @@ KVTransferJob job_with_indices(const at::Tensor& src_indices, const at::Tensor& 
   return job;
 }
 
-KVTransferParams base_params(const at::Tensor& src_indices, const at::Tensor& dst_indices, int64_t item_size) {
+KVTransferParams base_params(const Tensor& src_indices, const Tensor& dst_indices, int64_t item_size) {
   KVTransferParams p{};
-  p.src_indices = src_indices.data_ptr<int64_t>();
-  p.dst_indices = dst_indices.data_ptr<int64_t>();
+  p.src_indices = ptr<int64_t>(src_indices);
+  p.dst_indices = ptr<int64_t>(dst_indices);
   p.num_indices = src_indices.numel();
   p.item_size = item_size;
   p.head_num = 1;
@@ -145,8 +145,8 @@ KVTransferParams base_params(const at::Tensor& src_indices, const at::Tensor& ds
 }
 
 void check_page_size(int64_t page_size, int64_t n) {
-  TORCH_CHECK_VALUE(page_size >= 1, "page_size must be positive, got ", page_size);
-  TORCH_CHECK_VALUE(n % page_size == 0, "src_indices length (", n, ") must be a multiple of page_size (", page_size,
+  SGL_CHECK_VALUE(page_size >= 1, "page_size must be positive, got ", page_size);
+  SGL_CHECK_VALUE(n % page_size == 0, "src_indices length (", n, ") must be a multiple of page_size (", page_size,
                     ")");
 }
 
@@ -154,12 +154,12 @@ std::string item_name(const char* list, size_t i) { return std::string(list) + "
 
 }  // namespace
 
-KVTransferJob make_kv_transfer_job(const KVSideArgs& src, const KVSideArgs& dst, const at::Tensor& src_indices,
-                                   const at::Tensor& dst_indices, int64_t item_size, int64_t num_layers,
+KVTransferJob make_kv_transfer_job(const KVSideArgs& src, const KVSideArgs& dst, const Tensor& src_indices,
+                                   const Tensor& dst_indices, int64_t item_size, int64_t num_layers,
                                    int64_t block_quota, int64_t num_warps_per_block) {
   check_indices(src_indices, dst_indices);
   check_launch_shape(item_size, block_quota, num_warps_per_block);
-  TORCH_CHECK_VALUE(num_layers >= 1, "num_layers must be positive, got ", num_layers);
+  SGL_CHECK_VALUE(num_layers >= 1, "num_layers must be positive, got ", num_layers);
   const int64_t num_kv = static_cast<int64_t>(src.pools.size());
   KVTransferJob job = job_with_indices(src_indices, dst_indices);
   KVLaunch l;
@@ -183,11 +183,11 @@ KVTransferJob make_kv_transfer_job(const KVSideArgs& src, const KVSideArgs& dst,
   return job;
 }
 
-KVTransferJob make_kv_direct_job(const std::vector<at::Tensor>& src_layers, const std::vector<at::Tensor>& dst_layers,
-                                 const at::Tensor& src_indices, const at::Tensor& dst_indices, int64_t page_size) {
+KVTransferJob make_kv_direct_job(const std::vector<Tensor>& src_layers, const std::vector<Tensor>& dst_layers,
+                                 const Tensor& src_indices, const Tensor& dst_indices, int64_t page_size) {
   check_indices(src_indices, dst_indices);
   check_page_size(page_size, src_indices.numel());
-  TORCH_CHECK_VALUE(dst_layers.size() == src_layers.size(), "dst_layers must have as many tensors as src_layers (",
+  SGL_CHECK_VALUE(dst_layers.size() == src_layers.size(), "dst_layers must have as many tensors as src_layers (",
                     src_layers.size(), "), got ", dst_layers.size());
   KVTransferJob job = job_with_indices(src_indices, dst_indices);
   job.fill_gpu = true;
@@ -203,11 +203,11 @@ KVTransferJob make_kv_direct_job(const std::vector<at::Tensor>& src_layers, cons
   };
   for (size_t i = 0; i < src_layers.size(); ++i) {
     const std::string sn = item_name("src_layers", i), dn = item_name("dst_layers", i);
-    const at::Tensor &s = src_layers[i], &d = dst_layers[i];
+    const Tensor &s = src_layers[i], &d = dst_layers[i];
     check_pool(s, sn);
     check_pool(d, dn);
     const int64_t item = row_bytes(s);
-    TORCH_CHECK_VALUE(row_bytes(d) == item, dn, " must have rows of ", item, " bytes (as ", sn, "), got ", row_bytes(d),
+    SGL_CHECK_VALUE(row_bytes(d) == item, dn, " must have rows of ", item, " bytes (as ", sn, "), got ", row_bytes(d),
                       " (shape ", d.sizes(), ", ", d.scalar_type(), ")");
     job.tensors.emplace_back(sn, s);
     job.tensors.emplace_back(dn, d);
@@ -231,23 +231,23 @@ KVTransferJob make_kv_direct_job(const std::vector<at::Tensor>& src_layers, cons
   return job;
 }
 
-KVTransferJob make_kv_direct_pf_job(const std::vector<at::Tensor>& src, const std::vector<at::Tensor>& dst,
-                                    const at::Tensor& src_indices, const at::Tensor& dst_indices, int64_t layer_id,
+KVTransferJob make_kv_direct_pf_job(const std::vector<Tensor>& src, const std::vector<Tensor>& dst,
+                                    const Tensor& src_indices, const Tensor& dst_indices, int64_t layer_id,
                                     int64_t page_size, bool pf_to_lf) {
   check_indices(src_indices, dst_indices);
   check_page_size(page_size, src_indices.numel());
-  const std::vector<at::Tensor>& pf = pf_to_lf ? src : dst;
-  const std::vector<at::Tensor>& lf = pf_to_lf ? dst : src;
+  const std::vector<Tensor>& pf = pf_to_lf ? src : dst;
+  const std::vector<Tensor>& lf = pf_to_lf ? dst : src;
   const char* pf_list = pf_to_lf ? "src_ptrs" : "dst_ptrs";
   const char* lf_list = pf_to_lf ? "dst_ptrs" : "src_ptrs";
   const int64_t num_kv = static_cast<int64_t>(pf.size());
-  TORCH_CHECK_VALUE(num_kv == 1 || num_kv == 2, pf_list, " must hold 2 page-first pools (K, V) or 1 (MLA), got ",
+  SGL_CHECK_VALUE(num_kv == 1 || num_kv == 2, pf_list, " must hold 2 page-first pools (K, V) or 1 (MLA), got ",
                     num_kv);
-  TORCH_CHECK_VALUE(lf.size() % pf.size() == 0 && !lf.empty(), lf_list, " must hold a multiple of ", num_kv,
+  SGL_CHECK_VALUE(lf.size() % pf.size() == 0 && !lf.empty(), lf_list, " must hold a multiple of ", num_kv,
                     " layer pools (as many per layer as ", pf_list, " has pools), got ", lf.size());
   // pf_to_lf moves one layer (layer_id); lf_to_pf moves layers [0, L).
   const int64_t num_layers = static_cast<int64_t>(lf.size()) / num_kv;
-  TORCH_CHECK_VALUE(!pf_to_lf || num_layers == 1, lf_list, " must hold one layer pool per pool of ", pf_list, " (",
+  SGL_CHECK_VALUE(!pf_to_lf || num_layers == 1, lf_list, " must hold one layer pool per pool of ", pf_list, " (",
                     num_kv, "), got ", lf.size());
   KVTransferJob job = job_with_indices(src_indices, dst_indices);
   job.fill_gpu = true;
@@ -257,17 +257,17 @@ KVTransferJob make_kv_direct_pf_job(const std::vector<at::Tensor>& src, const st
   int64_t item = -1, pf_layers = 0, pf_pages = -1;
   void* pf_base[2] = {nullptr, nullptr};
   for (int64_t kv = 0; kv < num_kv; ++kv) {
-    const at::Tensor& t = pf[kv];
+    const Tensor& t = pf[kv];
     const std::string name = item_name(pf_list, kv);
     check_pool(t, name);
-    TORCH_CHECK_VALUE(t.dim() >= 3 && t.size(2) == page_size, name,
+    SGL_CHECK_VALUE(t.dim() >= 3 && t.size(2) == page_size, name,
                       " must be a page-first pool [pages, layers, page_size, ...] with page_size (", page_size,
                       ") tokens in dim 2, got shape ", t.sizes());
     const int64_t slots = t.size(0) * t.size(1) * t.size(2);
     const int64_t it = slots == 0 ? 0 : nbytes_of(t) / slots;
-    TORCH_CHECK_VALUE(item < 0 || it == item, name, " must have items of ", item, " bytes (as ", pf_list,
+    SGL_CHECK_VALUE(item < 0 || it == item, name, " must have items of ", item, " bytes (as ", pf_list,
                       "[0]), got ", it);
-    TORCH_CHECK_VALUE(kv == 0 || t.size(1) == pf_layers, name, " must have ", pf_layers, " layers (as ", pf_list,
+    SGL_CHECK_VALUE(kv == 0 || t.size(1) == pf_layers, name, " must have ", pf_layers, " layers (as ", pf_list,
                       "[0]), got ", t.size(1));
     item = it;
     pf_layers = t.size(1);
@@ -276,7 +276,7 @@ KVTransferJob make_kv_direct_pf_job(const std::vector<at::Tensor>& src, const st
     job.tensors.emplace_back(name, t);
   }
   const int64_t first_layer = pf_to_lf ? layer_id : 0;
-  TORCH_CHECK_VALUE(first_layer >= 0 && first_layer + num_layers <= pf_layers, pf_to_lf ? "layer_id" : lf_list,
+  SGL_CHECK_VALUE(first_layer >= 0 && first_layer + num_layers <= pf_layers, pf_to_lf ? "layer_id" : lf_list,
                     pf_to_lf ? " must be in [0, layers of the page-first pool)" : " holds more layers than the "
                                                                                   "page-first pools",
                     " (", pf_layers, "), got ", pf_to_lf ? layer_id : num_layers);
@@ -284,7 +284,7 @@ KVTransferJob make_kv_direct_pf_job(const std::vector<at::Tensor>& src, const st
   for (size_t i = 0; i < lf.size(); ++i) {
     const std::string name = item_name(lf_list, i);
     check_pool(lf[i], name);
-    TORCH_CHECK_VALUE(row_bytes(lf[i]) == item, name, " must have rows of ", item,
+    SGL_CHECK_VALUE(row_bytes(lf[i]) == item, name, " must have rows of ", item,
                       " bytes (an item of the page-first pool), got ", row_bytes(lf[i]), " (shape ", lf[i].sizes(),
                       ", ", lf[i].scalar_type(), ")");
     lf_capacity = min_capacity(lf_capacity, lf[i].size(0));

@@ -3,7 +3,6 @@
 // out again, one memcpy per item piece; indices are checked first.
 #include <cstring>
 
-#include <ATen/Parallel.h>
 
 #include "common/torch_utils.h"
 #include "kvcacheio/kvcacheio.h"
@@ -45,7 +44,7 @@ void check_index_range(const int64_t* indices, int64_t n, int64_t run, const KVS
   for (int64_t j = 0; j < n; j += run) {
     const int64_t i = indices[j];
     const int64_t end = side.page_runs && i >= 0 ? (i / side.page_size + 1) * side.page_size : i + run;
-    TORCH_CHECK_VALUE(i >= 0 && end <= capacity, name, "[", j, "] = ", i,
+    SGL_CHECK_VALUE(i >= 0 && end <= capacity, name, "[", j, "] = ", i,
                       run > 1 ? " starts a page that does not fit" : " is out of range", " in the ", pool, " pool (",
                       capacity, " tokens)");
   }
@@ -59,7 +58,7 @@ void run_launch(const KVLaunch& launch) {
   const int64_t items = p.num_kv * p.num_layers * p.num_indices;
   const int64_t piece = p.item_size / p.head_num;
   const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, p.item_size));
-  at::parallel_for(0, items, grain, [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, items, grain, [&](int64_t begin, int64_t end) {
     for (int64_t w = begin; w < end; ++w) {
       const int64_t j = w % p.num_indices;
       const int64_t layer = (w / p.num_indices) % p.num_layers;

@@ -4,8 +4,6 @@
 // given pageable host index lists, which are staged to the device first.
 #include <optional>
 
-#include <ATen/cuda/CUDAContext.h>
-#include <c10/cuda/CUDAGuard.h>
 
 #include "common/cuda_utils.h"
 #include "common/torch_utils.h"
@@ -13,37 +11,58 @@
 #include "sgl_kernel/common/check.h"
 
 namespace sgl_kernel {
+namespace {
+
+// Page-locked host memory (what the kernels can reach from the device); the
+// stable ABI has no is_pinned, the CUDA runtime knows.
+bool is_pinned(const Tensor& t) {
+  cudaPointerAttributes a{};
+  if (cudaPointerGetAttributes(&a, t.data_ptr()) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return a.type == cudaMemoryTypeHost;
+}
+
+// The same tensor (the same elements of the same memory): the stable ABI's
+// handles do not compare tensor identity.
+bool same_tensor(const Tensor& a, const Tensor& b) {
+  return a.defined() && b.defined() && a.data_ptr() == b.data_ptr() && a.scalar_type() == b.scalar_type() &&
+         same_sizes(a.sizes(), b.sizes()) && same_sizes(a.strides(), b.strides()) && a.device() == b.device();
+}
+
+}  // namespace
 
 void kv_transfer_cuda(KVTransferJob& job) {
-  std::optional<at::Device> device;
+  std::optional<Device> device;
   for (const auto& [name, t] : job.tensors) {
     if (!t.is_cuda()) continue;
     if (!device) {
       device = t.device();
     } else {
-      TORCH_CHECK(t.device() == *device, name, " must be on ", *device, " (the device of the other CUDA tensors), got ",
+      SGL_CHECK(t.device() == *device, name, " must be on ", *device, " (the device of the other CUDA tensors), got ",
                   t.device());
     }
   }
-  TORCH_CHECK(device.has_value(), "kvcacheio: the CUDA backend needs at least one CUDA tensor");
+  SGL_CHECK(device.has_value(), "kvcacheio: the CUDA backend needs at least one CUDA tensor");
   // Direct variants, as upstream: their index lists may be in pageable host
   // memory, and are then copied to the device first. That copy synchronizes
   // with the host, so this one path cannot be captured in a CUDA graph;
   // device or pinned index tensors avoid it.
-  at::Tensor staged_src, staged_dst;
-  auto pageable = [](const at::Tensor& t) { return t.defined() && t.is_cpu() && !t.is_pinned() && t.numel() > 0; };
+  Tensor staged_src, staged_dst;
+  auto pageable = [](const Tensor& t) { return t.defined() && t.is_cpu() && !is_pinned(t) && t.numel() > 0; };
   if (job.fill_gpu) {
-    if (pageable(job.src_indices)) staged_src = job.src_indices.to(*device);
-    if (pageable(job.dst_indices)) staged_dst = job.dst_indices.to(*device);
+    if (pageable(job.src_indices)) staged_src = torch::stable::to(job.src_indices, *device);
+    if (pageable(job.dst_indices)) staged_dst = torch::stable::to(job.dst_indices, *device);
   }
   for (const auto& [name, t] : job.tensors) {
     if (t.is_cuda() || t.numel() == 0) continue;
-    if ((staged_src.defined() && t.is_same(job.src_indices)) || (staged_dst.defined() && t.is_same(job.dst_indices)))
+    if ((staged_src.defined() && same_tensor(t, job.src_indices)) || (staged_dst.defined() && same_tensor(t, job.dst_indices)))
       continue;
-    TORCH_CHECK(t.is_cpu(), name, " must be a CUDA tensor or a pinned CPU tensor, got device ", t.device());
+    SGL_CHECK(t.is_cpu(), name, " must be a CUDA tensor or a pinned CPU tensor, got device ", t.device());
     // The kernel reads and writes host memory directly; only page-locked
     // memory is mapped into the device's address space.
-    TORCH_CHECK(t.is_pinned(), name,
+    SGL_CHECK(is_pinned(t), name,
                 " is a CPU tensor in pageable memory; with CUDA tensors in the same call it must be pinned "
                 "(pin_memory=True) so the kernel can reach it");
   }
@@ -53,16 +72,16 @@ void kv_transfer_cuda(KVTransferJob& job) {
   // CPU tensor.
   bool host_pool = false;
   for (const auto& [name, t] : job.tensors) {
-    if (!t.is_cuda() && t.numel() > 0 && !t.is_same(job.src_indices) && !t.is_same(job.dst_indices)) host_pool = true;
+    if (!t.is_cuda() && t.numel() > 0 && !same_tensor(t, job.src_indices) && !same_tensor(t, job.dst_indices)) host_pool = true;
   }
   KVTransferConfig cfg;
   if (host_pool) cfg.rows = 0;
-  const c10::cuda::CUDAGuard guard(*device);
-  cudaStream_t stream = at::cuda::getCurrentCUDAStream();
+  const CudaDeviceGuard guard(device->index());
+  cudaStream_t stream = current_stream(device->index());
   const bool pdl = pdl_supported(device->index());
   // Re-point the launches at the staged copies (same offsets into the lists).
-  auto restage = [](const int64_t*& ptr, const at::Tensor& host, const at::Tensor& staged) {
-    if (staged.defined()) ptr = staged.data_ptr<int64_t>() + (ptr - host.data_ptr<int64_t>());
+  auto restage = [](const int64_t*& at, const Tensor& host, const Tensor& staged) {
+    if (staged.defined()) at = ptr<int64_t>(staged) + (at - ptr<int64_t>(host));
   };
   for (KVLaunch& launch : job.launches) {
     restage(launch.p.src_indices, job.src_indices, staged_src);
@@ -79,7 +98,7 @@ void kv_transfer_cuda(KVTransferJob& job) {
       launch.p.warps_per_block = host_pool ? 16 : 32;
     }
     const cudaError_t err = launch_kv_transfer(launch.p, &launch.table, cfg, stream);
-    TORCH_CHECK(err == cudaSuccess, "kv transfer launch failed: ", cudaGetErrorString(err));
+    SGL_CHECK(err == cudaSuccess, "kv transfer launch failed: ", cudaGetErrorString(err));
   }
 }
 

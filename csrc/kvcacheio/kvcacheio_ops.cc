@@ -18,13 +18,13 @@ void run(KVTransferJob job) {
     kv_transfer_cuda(job);
     return;
 #else
-    TORCH_CHECK(false, "sgl_kernel was built without CUDA");
+    SGL_CHECK(false, "sgl_kernel was built without CUDA");
 #endif
   }
   kv_transfer_cpu(job);
 }
 
-KVSideArgs lf(std::vector<at::Tensor> pools, std::vector<std::string> names) {
+KVSideArgs lf(std::vector<Tensor> pools, std::vector<std::string> names) {
   KVSideArgs a;
   a.layout = KVLayout::kLayerFirst;
   a.pools = std::move(pools);
@@ -32,13 +32,13 @@ KVSideArgs lf(std::vector<at::Tensor> pools, std::vector<std::string> names) {
   return a;
 }
 
-KVSideArgs lf_addresses(std::vector<at::Tensor> pools, std::vector<std::string> names) {
+KVSideArgs lf_addresses(std::vector<Tensor> pools, std::vector<std::string> names) {
   KVSideArgs a = lf(std::move(pools), std::move(names));
   a.addresses = true;
   return a;
 }
 
-KVSideArgs pf(std::vector<at::Tensor> pools, std::vector<std::string> names, int64_t layout_dim, int64_t layer_id) {
+KVSideArgs pf(std::vector<Tensor> pools, std::vector<std::string> names, int64_t layout_dim, int64_t layer_id) {
   KVSideArgs a;
   a.layout = KVLayout::kPageFirst;
   a.pools = std::move(pools);
@@ -48,7 +48,7 @@ KVSideArgs pf(std::vector<at::Tensor> pools, std::vector<std::string> names, int
   return a;
 }
 
-KVSideArgs ph(std::vector<at::Tensor> pools, std::vector<std::string> names, int64_t layout_dim, int64_t layer_id,
+KVSideArgs ph(std::vector<Tensor> pools, std::vector<std::string> names, int64_t layout_dim, int64_t layer_id,
               int64_t page_size, int64_t head_num) {
   KVSideArgs a = pf(std::move(pools), std::move(names), layout_dim, layer_id);
   a.layout = KVLayout::kPageHead;
@@ -57,23 +57,23 @@ KVSideArgs ph(std::vector<at::Tensor> pools, std::vector<std::string> names, int
   return a;
 }
 
-void transfer_kv_per_layer(const at::Tensor& src_k, at::Tensor& dst_k, const at::Tensor& src_v, at::Tensor& dst_v,
-                           const at::Tensor& src_indices, const at::Tensor& dst_indices, int64_t item_size,
+void transfer_kv_per_layer(const Tensor& src_k, Tensor& dst_k, const Tensor& src_v, Tensor& dst_v,
+                           const Tensor& src_indices, const Tensor& dst_indices, int64_t item_size,
                            int64_t block_quota, int64_t num_warps_per_block) {
   run(make_kv_transfer_job(lf({src_k, src_v}, {"src_k", "src_v"}), lf({dst_k, dst_v}, {"dst_k", "dst_v"}),
                            src_indices, dst_indices, item_size, 1, block_quota, num_warps_per_block));
 }
 
-void transfer_kv_all_layer(const at::Tensor& src_k_layers, at::Tensor& dst_k_layers, const at::Tensor& src_v_layers,
-                           at::Tensor& dst_v_layers, const at::Tensor& src_indices, const at::Tensor& dst_indices,
+void transfer_kv_all_layer(const Tensor& src_k_layers, Tensor& dst_k_layers, const Tensor& src_v_layers,
+                           Tensor& dst_v_layers, const Tensor& src_indices, const Tensor& dst_indices,
                            int64_t item_size, int64_t num_layers, int64_t block_quota, int64_t num_warps_per_block) {
   run(make_kv_transfer_job(lf_addresses({src_k_layers, src_v_layers}, {"src_k_layers", "src_v_layers"}),
                            lf_addresses({dst_k_layers, dst_v_layers}, {"dst_k_layers", "dst_v_layers"}), src_indices,
                            dst_indices, item_size, num_layers, block_quota, num_warps_per_block));
 }
 
-void transfer_kv_per_layer_pf_lf(const at::Tensor& src_k, at::Tensor& dst_k, const at::Tensor& src_v,
-                                 at::Tensor& dst_v, const at::Tensor& src_indices, const at::Tensor& dst_indices,
+void transfer_kv_per_layer_pf_lf(const Tensor& src_k, Tensor& dst_k, const Tensor& src_v,
+                                 Tensor& dst_v, const Tensor& src_indices, const Tensor& dst_indices,
                                  int64_t layer_id, int64_t item_size, int64_t src_layout_dim, int64_t block_quota,
                                  int64_t num_warps_per_block) {
   run(make_kv_transfer_job(pf({src_k, src_v}, {"src_k", "src_v"}, src_layout_dim, layer_id),
@@ -81,8 +81,8 @@ void transfer_kv_per_layer_pf_lf(const at::Tensor& src_k, at::Tensor& dst_k, con
                            block_quota, num_warps_per_block));
 }
 
-void transfer_kv_per_layer_ph_lf(const at::Tensor& src_k, at::Tensor& dst_k, const at::Tensor& src_v,
-                                 at::Tensor& dst_v, const at::Tensor& src_indices, const at::Tensor& dst_indices,
+void transfer_kv_per_layer_ph_lf(const Tensor& src_k, Tensor& dst_k, const Tensor& src_v,
+                                 Tensor& dst_v, const Tensor& src_indices, const Tensor& dst_indices,
                                  int64_t layer_id, int64_t item_size, int64_t src_layout_dim, int64_t page_size,
                                  int64_t head_num, int64_t block_quota, int64_t num_warps_per_block) {
   run(make_kv_transfer_job(ph({src_k, src_v}, {"src_k", "src_v"}, src_layout_dim, layer_id, page_size, head_num),
@@ -90,8 +90,8 @@ void transfer_kv_per_layer_ph_lf(const at::Tensor& src_k, at::Tensor& dst_k, con
                            block_quota, num_warps_per_block));
 }
 
-void transfer_kv_all_layer_lf_pf(const at::Tensor& src_k_layers, at::Tensor& dst_k, const at::Tensor& src_v_layers,
-                                 at::Tensor& dst_v, const at::Tensor& src_indices, const at::Tensor& dst_indices,
+void transfer_kv_all_layer_lf_pf(const Tensor& src_k_layers, Tensor& dst_k, const Tensor& src_v_layers,
+                                 Tensor& dst_v, const Tensor& src_indices, const Tensor& dst_indices,
                                  int64_t item_size, int64_t dst_layout_dim, int64_t num_layers, int64_t block_quota,
                                  int64_t num_warps_per_block) {
   run(make_kv_transfer_job(lf_addresses({src_k_layers, src_v_layers}, {"src_k_layers", "src_v_layers"}),
@@ -99,8 +99,8 @@ void transfer_kv_all_layer_lf_pf(const at::Tensor& src_k_layers, at::Tensor& dst
                            item_size, num_layers, block_quota, num_warps_per_block));
 }
 
-void transfer_kv_all_layer_lf_ph(const at::Tensor& src_k_layers, at::Tensor& dst_k, const at::Tensor& src_v_layers,
-                                 at::Tensor& dst_v, const at::Tensor& src_indices, const at::Tensor& dst_indices,
+void transfer_kv_all_layer_lf_ph(const Tensor& src_k_layers, Tensor& dst_k, const Tensor& src_v_layers,
+                                 Tensor& dst_v, const Tensor& src_indices, const Tensor& dst_indices,
                                  int64_t item_size, int64_t dst_layout_dim, int64_t num_layers, int64_t page_size,
                                  int64_t head_num, int64_t block_quota, int64_t num_warps_per_block) {
   run(make_kv_transfer_job(lf_addresses({src_k_layers, src_v_layers}, {"src_k_layers", "src_v_layers"}),
@@ -108,46 +108,46 @@ void transfer_kv_all_layer_lf_ph(const at::Tensor& src_k_layers, at::Tensor& dst
                            src_indices, dst_indices, item_size, num_layers, block_quota, num_warps_per_block));
 }
 
-void transfer_kv_direct(at::TensorList src_layers, at::TensorList dst_layers, const at::Tensor& src_indices,
-                        const at::Tensor& dst_indices, int64_t page_size) {
-  run(make_kv_direct_job(src_layers.vec(), dst_layers.vec(), src_indices, dst_indices, page_size));
+void transfer_kv_direct(TensorList src_layers, TensorList dst_layers, const Tensor& src_indices,
+                        const Tensor& dst_indices, int64_t page_size) {
+  run(make_kv_direct_job(src_layers, dst_layers, src_indices, dst_indices, page_size));
 }
 
-void transfer_kv_per_layer_direct_pf_lf(at::TensorList src_ptrs, at::TensorList dst_ptrs,
-                                        const at::Tensor& src_indices, const at::Tensor& dst_indices,
+void transfer_kv_per_layer_direct_pf_lf(TensorList src_ptrs, TensorList dst_ptrs,
+                                        const Tensor& src_indices, const Tensor& dst_indices,
                                         int64_t layer_id, int64_t page_size) {
-  run(make_kv_direct_pf_job(src_ptrs.vec(), dst_ptrs.vec(), src_indices, dst_indices, layer_id, page_size, true));
+  run(make_kv_direct_pf_job(src_ptrs, dst_ptrs, src_indices, dst_indices, layer_id, page_size, true));
 }
 
-void transfer_kv_all_layer_direct_lf_pf(at::TensorList src_ptrs, at::TensorList dst_ptrs,
-                                        const at::Tensor& src_indices, const at::Tensor& dst_indices,
+void transfer_kv_all_layer_direct_lf_pf(TensorList src_ptrs, TensorList dst_ptrs,
+                                        const Tensor& src_indices, const Tensor& dst_indices,
                                         int64_t page_size) {
-  run(make_kv_direct_pf_job(src_ptrs.vec(), dst_ptrs.vec(), src_indices, dst_indices, 0, page_size, false));
+  run(make_kv_direct_pf_job(src_ptrs, dst_ptrs, src_indices, dst_indices, 0, page_size, false));
 }
 
-void transfer_kv_per_layer_mla(const at::Tensor& src, at::Tensor& dst, const at::Tensor& src_indices,
-                               const at::Tensor& dst_indices, int64_t item_size, int64_t block_quota,
+void transfer_kv_per_layer_mla(const Tensor& src, Tensor& dst, const Tensor& src_indices,
+                               const Tensor& dst_indices, int64_t item_size, int64_t block_quota,
                                int64_t num_warps_per_block) {
   run(make_kv_transfer_job(lf({src}, {"src"}), lf({dst}, {"dst"}), src_indices, dst_indices, item_size, 1,
                            block_quota, num_warps_per_block));
 }
 
-void transfer_kv_all_layer_mla(const at::Tensor& src_layers, at::Tensor& dst_layers, const at::Tensor& src_indices,
-                               const at::Tensor& dst_indices, int64_t item_size, int64_t num_layers,
+void transfer_kv_all_layer_mla(const Tensor& src_layers, Tensor& dst_layers, const Tensor& src_indices,
+                               const Tensor& dst_indices, int64_t item_size, int64_t num_layers,
                                int64_t block_quota, int64_t num_warps_per_block) {
   run(make_kv_transfer_job(lf_addresses({src_layers}, {"src_layers"}), lf_addresses({dst_layers}, {"dst_layers"}),
                            src_indices, dst_indices, item_size, num_layers, block_quota, num_warps_per_block));
 }
 
-void transfer_kv_per_layer_mla_pf_lf(const at::Tensor& src, at::Tensor& dst, const at::Tensor& src_indices,
-                                     const at::Tensor& dst_indices, int64_t layer_id, int64_t item_size,
+void transfer_kv_per_layer_mla_pf_lf(const Tensor& src, Tensor& dst, const Tensor& src_indices,
+                                     const Tensor& dst_indices, int64_t layer_id, int64_t item_size,
                                      int64_t src_layout_dim, int64_t block_quota, int64_t num_warps_per_block) {
   run(make_kv_transfer_job(pf({src}, {"src"}, src_layout_dim, layer_id), lf({dst}, {"dst"}), src_indices,
                            dst_indices, item_size, 1, block_quota, num_warps_per_block));
 }
 
-void transfer_kv_all_layer_mla_lf_pf(const at::Tensor& src_layers, at::Tensor& dst, const at::Tensor& src_indices,
-                                     const at::Tensor& dst_indices, int64_t item_size, int64_t dst_layout_dim,
+void transfer_kv_all_layer_mla_lf_pf(const Tensor& src_layers, Tensor& dst, const Tensor& src_indices,
+                                     const Tensor& dst_indices, int64_t item_size, int64_t dst_layout_dim,
                                      int64_t num_layers, int64_t block_quota, int64_t num_warps_per_block) {
   run(make_kv_transfer_job(lf_addresses({src_layers}, {"src_layers"}), pf({dst}, {"dst"}, dst_layout_dim, 0),
                            src_indices, dst_indices, item_size, num_layers, block_quota, num_warps_per_block));
@@ -156,7 +156,7 @@ void transfer_kv_all_layer_mla_lf_pf(const at::Tensor& src_layers, at::Tensor& d
 }  // namespace
 }  // namespace sgl_kernel
 
-TORCH_LIBRARY_FRAGMENT(sgl_kernel, m) {
+STABLE_TORCH_LIBRARY_FRAGMENT(sgl_kernel, m) {
   m.def(
       "transfer_kv_per_layer(Tensor src_k, Tensor(a!) dst_k, Tensor src_v, Tensor(b!) dst_v, Tensor src_indices, "
       "Tensor dst_indices, int item_size, int block_quota, int num_warps_per_block) -> ()");
@@ -204,22 +204,22 @@ TORCH_LIBRARY_FRAGMENT(sgl_kernel, m) {
 }
 
 #define SGL_KVCACHEIO_IMPLS(m)                                                                     \
-  m.impl("transfer_kv_per_layer", &sgl_kernel::transfer_kv_per_layer);                             \
-  m.impl("transfer_kv_all_layer", &sgl_kernel::transfer_kv_all_layer);                             \
-  m.impl("transfer_kv_per_layer_pf_lf", &sgl_kernel::transfer_kv_per_layer_pf_lf);                 \
-  m.impl("transfer_kv_per_layer_ph_lf", &sgl_kernel::transfer_kv_per_layer_ph_lf);                 \
-  m.impl("transfer_kv_all_layer_lf_pf", &sgl_kernel::transfer_kv_all_layer_lf_pf);                 \
-  m.impl("transfer_kv_all_layer_lf_ph", &sgl_kernel::transfer_kv_all_layer_lf_ph);                 \
-  m.impl("transfer_kv_direct", &sgl_kernel::transfer_kv_direct);                                   \
-  m.impl("transfer_kv_per_layer_direct_pf_lf", &sgl_kernel::transfer_kv_per_layer_direct_pf_lf);   \
-  m.impl("transfer_kv_all_layer_direct_lf_pf", &sgl_kernel::transfer_kv_all_layer_direct_lf_pf);   \
-  m.impl("transfer_kv_per_layer_mla", &sgl_kernel::transfer_kv_per_layer_mla);                     \
-  m.impl("transfer_kv_all_layer_mla", &sgl_kernel::transfer_kv_all_layer_mla);                     \
-  m.impl("transfer_kv_per_layer_mla_pf_lf", &sgl_kernel::transfer_kv_per_layer_mla_pf_lf);         \
-  m.impl("transfer_kv_all_layer_mla_lf_pf", &sgl_kernel::transfer_kv_all_layer_mla_lf_pf)
+  m.impl("transfer_kv_per_layer", TORCH_BOX((&sgl_kernel::transfer_kv_per_layer)));                             \
+  m.impl("transfer_kv_all_layer", TORCH_BOX((&sgl_kernel::transfer_kv_all_layer)));                             \
+  m.impl("transfer_kv_per_layer_pf_lf", TORCH_BOX((&sgl_kernel::transfer_kv_per_layer_pf_lf)));                 \
+  m.impl("transfer_kv_per_layer_ph_lf", TORCH_BOX((&sgl_kernel::transfer_kv_per_layer_ph_lf)));                 \
+  m.impl("transfer_kv_all_layer_lf_pf", TORCH_BOX((&sgl_kernel::transfer_kv_all_layer_lf_pf)));                 \
+  m.impl("transfer_kv_all_layer_lf_ph", TORCH_BOX((&sgl_kernel::transfer_kv_all_layer_lf_ph)));                 \
+  m.impl("transfer_kv_direct", TORCH_BOX((&sgl_kernel::transfer_kv_direct)));                                   \
+  m.impl("transfer_kv_per_layer_direct_pf_lf", TORCH_BOX((&sgl_kernel::transfer_kv_per_layer_direct_pf_lf)));   \
+  m.impl("transfer_kv_all_layer_direct_lf_pf", TORCH_BOX((&sgl_kernel::transfer_kv_all_layer_direct_lf_pf)));   \
+  m.impl("transfer_kv_per_layer_mla", TORCH_BOX((&sgl_kernel::transfer_kv_per_layer_mla)));                     \
+  m.impl("transfer_kv_all_layer_mla", TORCH_BOX((&sgl_kernel::transfer_kv_all_layer_mla)));                     \
+  m.impl("transfer_kv_per_layer_mla_pf_lf", TORCH_BOX((&sgl_kernel::transfer_kv_per_layer_mla_pf_lf)));         \
+  m.impl("transfer_kv_all_layer_mla_lf_pf", TORCH_BOX((&sgl_kernel::transfer_kv_all_layer_mla_lf_pf)))
 
-TORCH_LIBRARY_IMPL(sgl_kernel, CPU, m) { SGL_KVCACHEIO_IMPLS(m); }
+STABLE_TORCH_LIBRARY_IMPL(sgl_kernel, CPU, m) { SGL_KVCACHEIO_IMPLS(m); }
 
 #ifdef SGL_KERNEL_WITH_CUDA
-TORCH_LIBRARY_IMPL(sgl_kernel, CUDA, m) { SGL_KVCACHEIO_IMPLS(m); }
+STABLE_TORCH_LIBRARY_IMPL(sgl_kernel, CUDA, m) { SGL_KVCACHEIO_IMPLS(m); }
 #endif

@@ -8,17 +8,17 @@
 namespace sgl_kernel {
 namespace {
 
-void check_index_dtype(const at::Tensor& t, const char* name) {
-  TORCH_CHECK_TYPE(t.scalar_type() == at::kInt || t.scalar_type() == at::kLong, name,
+void check_index_dtype(const Tensor& t, const char* name) {
+  SGL_CHECK_TYPE(t.scalar_type() == kInt || t.scalar_type() == kLong, name,
                    " must have dtype int32 or int64, got ", t.scalar_type());
 }
 
-bool is_cast_dtype(at::ScalarType st) {
-  return st == at::kFloat || st == at::kHalf || st == at::kBFloat16 || st == at::kFloat8_e4m3fn;
+bool is_cast_dtype(ScalarType st) {
+  return st == kFloat || st == kHalf || st == kBFloat16 || st == kFloat8_e4m3fn;
 }
 
 // True when dims [from, ndim) are laid out densely (size-1 dims ignored).
-bool dense_from(const at::Tensor& t, int64_t from) {
+bool dense_from(const Tensor& t, int64_t from) {
   int64_t expected = 1;
   for (int64_t k = t.dim() - 1; k >= from; --k) {
     if (t.size(k) == 1) continue;
@@ -28,16 +28,16 @@ bool dense_from(const at::Tensor& t, int64_t from) {
   return true;
 }
 
-int64_t numel_from(const at::Tensor& t, int64_t from) {
+int64_t numel_from(const Tensor& t, int64_t from) {
   int64_t n = 1;
   for (int64_t k = from; k < t.dim(); ++k) n *= t.size(k);
   return n;
 }
 
 // A [rows, ...] tensor whose rows (dims 1..) are contiguous: {rows, row stride}.
-void check_dense_rows(const at::Tensor& t, const char* name) {
-  TORCH_CHECK_VALUE(t.dim() >= 1, name, " must have at least 1 dim, got a scalar");
-  TORCH_CHECK_VALUE(dense_from(t, 1), name, " must be contiguous after its first dim, got shape ", t.sizes(),
+void check_dense_rows(const Tensor& t, const char* name) {
+  SGL_CHECK_VALUE(t.dim() >= 1, name, " must have at least 1 dim, got a scalar");
+  SGL_CHECK_VALUE(dense_from(t, 1), name, " must be contiguous after its first dim, got shape ", t.sizes(),
                     " and strides ", t.strides());
 }
 
@@ -46,9 +46,9 @@ void check_dense_rows(const at::Tensor& t, const char* name) {
 struct Rows2 {
   int64_t outer, inner, stride_outer, stride_inner;
 };
-Rows2 rows2_of(const at::Tensor& t, const char* name) {
+Rows2 rows2_of(const Tensor& t, const char* name) {
   const int64_t nd = t.dim();
-  TORCH_CHECK_VALUE(nd >= 1, name, " must have at least 1 dim, got a scalar");
+  SGL_CHECK_VALUE(nd >= 1, name, " must have at least 1 dim, got a scalar");
   check_last_contiguous(t, name);
   Rows2 r{1, 1, 0, 0};
   if (nd >= 2) {
@@ -61,7 +61,7 @@ Rows2 rows2_of(const at::Tensor& t, const char* name) {
     if (expected < 0) {
       r.stride_outer = t.stride(k);
     } else {
-      TORCH_CHECK_VALUE(t.stride(k) == expected, name, ": dims before the last two must collapse into one (a view), ",
+      SGL_CHECK_VALUE(t.stride(k) == expected, name, ": dims before the last two must collapse into one (a view), ",
                         "got shape ", t.sizes(), " and strides ", t.strides());
     }
     expected = t.stride(k) * t.size(k);
@@ -75,8 +75,8 @@ Rows2 rows2_of(const at::Tensor& t, const char* name) {
 
 }  // namespace
 
-StoreKVParams make_store_kv_params(const at::Tensor& k_cache, const at::Tensor& v_cache, const at::Tensor& out_loc,
-                                   const at::Tensor& k, const at::Tensor& v) {
+StoreKVParams make_store_kv_params(const Tensor& k_cache, const Tensor& v_cache, const Tensor& out_loc,
+                                   const Tensor& k, const Tensor& v) {
   check_same_device(k_cache, "k_cache", v_cache, "v_cache");
   check_same_device(k_cache, "k_cache", out_loc, "out_loc");
   check_same_device(k_cache, "k_cache", k, "k");
@@ -84,19 +84,19 @@ StoreKVParams make_store_kv_params(const at::Tensor& k_cache, const at::Tensor& 
   check_same_dtype(k_cache, "k_cache", k, "k");
   check_same_dtype(v_cache, "v_cache", v, "v");
   check_index_dtype(out_loc, "out_loc");
-  TORCH_CHECK_VALUE(out_loc.dim() == 1, "out_loc must be 1-D, got shape ", out_loc.sizes());
+  SGL_CHECK_VALUE(out_loc.dim() == 1, "out_loc must be 1-D, got shape ", out_loc.sizes());
   check_dense_rows(k_cache, "k_cache");
   check_dense_rows(v_cache, "v_cache");
   check_dense_rows(k, "k");
   check_dense_rows(v, "v");
-  TORCH_CHECK_VALUE(k.sizes().slice(1) == k_cache.sizes().slice(1), "k must have the row shape of k_cache ",
+  SGL_CHECK_VALUE(same_sizes(k.sizes().slice(1), k_cache.sizes().slice(1)), "k must have the row shape of k_cache ",
                     k_cache.sizes().slice(1), ", got shape ", k.sizes());
-  TORCH_CHECK_VALUE(v.sizes().slice(1) == v_cache.sizes().slice(1), "v must have the row shape of v_cache ",
+  SGL_CHECK_VALUE(same_sizes(v.sizes().slice(1), v_cache.sizes().slice(1)), "v must have the row shape of v_cache ",
                     v_cache.sizes().slice(1), ", got shape ", v.sizes());
-  TORCH_CHECK_VALUE(v_cache.size(0) == k_cache.size(0), "v_cache must have the rows of k_cache (", k_cache.size(0),
+  SGL_CHECK_VALUE(v_cache.size(0) == k_cache.size(0), "v_cache must have the rows of k_cache (", k_cache.size(0),
                     "), got ", v_cache.size(0));
   const int64_t tokens = out_loc.size(0);
-  TORCH_CHECK_VALUE(k.size(0) == tokens && v.size(0) == tokens, "k and v must have out_loc's ", tokens,
+  SGL_CHECK_VALUE(k.size(0) == tokens && v.size(0) == tokens, "k and v must have out_loc's ", tokens,
                     " tokens, got ", k.size(0), " and ", v.size(0));
   StoreKVParams p{};
   p.k_cache = k_cache.data_ptr();
@@ -104,7 +104,7 @@ StoreKVParams make_store_kv_params(const at::Tensor& k_cache, const at::Tensor& 
   p.k = k.data_ptr();
   p.v = v.data_ptr();
   p.loc = out_loc.data_ptr();
-  p.loc_int64 = out_loc.scalar_type() == at::kLong;
+  p.loc_int64 = out_loc.scalar_type() == kLong;
   p.tokens = tokens;
   p.cache_rows = k_cache.size(0);
   p.k_row_bytes = numel_from(k_cache, 1) * k_cache.element_size();
@@ -117,13 +117,13 @@ StoreKVParams make_store_kv_params(const at::Tensor& k_cache, const at::Tensor& 
   return p;
 }
 
-ConcatParams make_concat_params(const at::Tensor& out, const char* out_name, const at::Tensor& a,
-                                const char* a_name, const at::Tensor& b, const char* b_name, bool broadcast_b) {
+ConcatParams make_concat_params(const Tensor& out, const char* out_name, const Tensor& a,
+                                const char* a_name, const Tensor& b, const char* b_name, bool broadcast_b) {
   check_same_device(out, out_name, a, a_name);
   check_same_device(out, out_name, b, b_name);
   check_same_dtype(out, out_name, a, a_name);
   check_same_dtype(out, out_name, b, b_name);
-  TORCH_CHECK_VALUE(a.dim() >= 1 && a.dim() == b.dim() && a.dim() == out.dim(), out_name, ", ", a_name, " and ",
+  SGL_CHECK_VALUE(a.dim() >= 1 && a.dim() == b.dim() && a.dim() == out.dim(), out_name, ", ", a_name, " and ",
                     b_name, " must have the same number of dims (at least 1), got shapes ", out.sizes(), ", ",
                     a.sizes(), " and ", b.sizes());
   const int64_t nd = a.dim();
@@ -131,7 +131,7 @@ ConcatParams make_concat_params(const at::Tensor& out, const char* out_name, con
   std::vector<int64_t> expect_out(a.sizes().begin(), a.sizes().end());
   expect_b.back() = b.size(-1);
   if (broadcast_b) {
-    TORCH_CHECK_VALUE(nd >= 2, a_name, " must have at least 2 dims, got shape ", a.sizes());
+    SGL_CHECK_VALUE(nd >= 2, a_name, " must have at least 2 dims, got shape ", a.sizes());
     expect_b[nd - 2] = 1;
   }
   check_shape(b, b_name, expect_b);
@@ -156,10 +156,10 @@ ConcatParams make_concat_params(const at::Tensor& out, const char* out_name, con
   return p;
 }
 
-CastParams make_cast_params(const at::Tensor& out, const at::Tensor& input) {
-  TORCH_CHECK_TYPE(is_cast_dtype(input.scalar_type()), "input must have dtype in {float32, float16, bfloat16, ",
+CastParams make_cast_params(const Tensor& out, const Tensor& input) {
+  SGL_CHECK_TYPE(is_cast_dtype(input.scalar_type()), "input must have dtype in {float32, float16, bfloat16, ",
                    "float8_e4m3fn}, got ", input.scalar_type());
-  TORCH_CHECK_TYPE(is_cast_dtype(out.scalar_type()), "out must have dtype in {float32, float16, bfloat16, ",
+  SGL_CHECK_TYPE(is_cast_dtype(out.scalar_type()), "out must have dtype in {float32, float16, bfloat16, ",
                    "float8_e4m3fn}, got ", out.scalar_type());
   check_same_device(input, "input", out, "out");
   check_shape(out, "out", input.sizes());
@@ -173,13 +173,13 @@ CastParams make_cast_params(const at::Tensor& out, const at::Tensor& input) {
     p.in_stride = p.out_stride = p.cols;
     return p;
   }
-  TORCH_CHECK_VALUE(input.dim() >= 1, "input must have at least 1 dim");
+  SGL_CHECK_VALUE(input.dim() >= 1, "input must have at least 1 dim");
   const Rows2 ri = rows2_of(input, "input"), ro = rows2_of(out, "out");
   // Rows are (outer, inner) pairs; flatten them when they form one strided run.
-  auto flat_stride = [](const Rows2& r, const char* name, const at::Tensor& t) {
+  auto flat_stride = [](const Rows2& r, const char* name, const Tensor& t) {
     if (r.outer <= 1) return r.stride_inner;
     if (r.inner <= 1) return r.stride_outer;
-    TORCH_CHECK_VALUE(r.stride_outer == r.stride_inner * r.inner, name,
+    SGL_CHECK_VALUE(r.stride_outer == r.stride_inner * r.inner, name,
                       ": leading dims must collapse into one row dim (a view), got shape ", t.sizes(),
                       " and strides ", t.strides(), "; call .contiguous() first");
     return r.stride_inner;
@@ -191,24 +191,24 @@ CastParams make_cast_params(const at::Tensor& out, const at::Tensor& input) {
   return p;
 }
 
-DowncastFp8Params make_downcast_fp8_params(const at::Tensor& k, const at::Tensor& v, const at::Tensor& k_out,
-                                           const at::Tensor& v_out, const at::Tensor& k_scale,
-                                           const at::Tensor& v_scale, const at::Tensor& loc, int64_t mult,
+DowncastFp8Params make_downcast_fp8_params(const Tensor& k, const Tensor& v, const Tensor& k_out,
+                                           const Tensor& v_out, const Tensor& k_scale,
+                                           const Tensor& v_scale, const Tensor& loc, int64_t mult,
                                            int64_t offset) {
   const auto st = k.scalar_type();
-  TORCH_CHECK_TYPE(st == at::kFloat || st == at::kHalf || st == at::kBFloat16,
+  SGL_CHECK_TYPE(st == kFloat || st == kHalf || st == kBFloat16,
                    "k must have dtype in {float32, float16, bfloat16}, got ", st);
   check_same_dtype(k, "k", v, "v");
-  TORCH_CHECK_TYPE(k_out.scalar_type() == at::kFloat8_e4m3fn, "k_out must have dtype float8_e4m3fn, got ",
+  SGL_CHECK_TYPE(k_out.scalar_type() == kFloat8_e4m3fn, "k_out must have dtype float8_e4m3fn, got ",
                    k_out.scalar_type());
-  TORCH_CHECK_TYPE(v_out.scalar_type() == at::kFloat8_e4m3fn, "v_out must have dtype float8_e4m3fn, got ",
+  SGL_CHECK_TYPE(v_out.scalar_type() == kFloat8_e4m3fn, "v_out must have dtype float8_e4m3fn, got ",
                    v_out.scalar_type());
-  TORCH_CHECK_TYPE(k_scale.scalar_type() == at::kFloat, "k_scale must have dtype float32, got ",
+  SGL_CHECK_TYPE(k_scale.scalar_type() == kFloat, "k_scale must have dtype float32, got ",
                    k_scale.scalar_type());
-  TORCH_CHECK_TYPE(v_scale.scalar_type() == at::kFloat, "v_scale must have dtype float32, got ",
+  SGL_CHECK_TYPE(v_scale.scalar_type() == kFloat, "v_scale must have dtype float32, got ",
                    v_scale.scalar_type());
   check_index_dtype(loc, "loc");
-  for (auto [t, name] : {std::pair<const at::Tensor*, const char*>{&v, "v"}, {&k_out, "k_out"}, {&v_out, "v_out"},
+  for (auto [t, name] : {std::pair<const Tensor*, const char*>{&v, "v"}, {&k_out, "k_out"}, {&v_out, "v_out"},
                          {&k_scale, "k_scale"}, {&v_scale, "v_scale"}, {&loc, "loc"}}) {
     check_same_device(k, "k", *t, name);
   }
@@ -217,26 +217,26 @@ DowncastFp8Params make_downcast_fp8_params(const at::Tensor& k, const at::Tensor
   check_dim(k_out, "k_out", 3);
   check_dim(v_out, "v_out", 3);
   const int64_t tokens = k.size(0), heads = k.size(1), dim = k.size(2);
-  TORCH_CHECK_VALUE(k_out.size(1) == heads && k_out.size(2) == dim, "k_out must have shape [rows, ", heads, ", ", dim,
+  SGL_CHECK_VALUE(k_out.size(1) == heads && k_out.size(2) == dim, "k_out must have shape [rows, ", heads, ", ", dim,
                     "] (heads and dim of k), got ", k_out.sizes());
   check_shape(v_out, "v_out", k_out.sizes());
-  for (auto [t, name] : {std::pair<const at::Tensor*, const char*>{&k, "k"}, {&v, "v"}, {&k_out, "k_out"},
+  for (auto [t, name] : {std::pair<const Tensor*, const char*>{&k, "k"}, {&v, "v"}, {&k_out, "k_out"},
                          {&v_out, "v_out"}}) {
     check_last_contiguous(*t, name);
   }
-  TORCH_CHECK_VALUE(k_scale.numel() == 1, "k_scale must have 1 element, got shape ", k_scale.sizes());
-  TORCH_CHECK_VALUE(v_scale.numel() == 1, "v_scale must have 1 element, got shape ", v_scale.sizes());
-  TORCH_CHECK_VALUE(loc.dim() == 1 && loc.size(0) == tokens, "loc must have shape [", tokens,
+  SGL_CHECK_VALUE(k_scale.numel() == 1, "k_scale must have 1 element, got shape ", k_scale.sizes());
+  SGL_CHECK_VALUE(v_scale.numel() == 1, "v_scale must have 1 element, got shape ", v_scale.sizes());
+  SGL_CHECK_VALUE(loc.dim() == 1 && loc.size(0) == tokens, "loc must have shape [", tokens,
                     "] (the tokens of k), got ", loc.sizes());
   DowncastFp8Params p{};
   p.k = k.data_ptr();
   p.v = v.data_ptr();
   p.k_out = k_out.data_ptr();
   p.v_out = v_out.data_ptr();
-  p.k_scale = k_scale.data_ptr<float>();
-  p.v_scale = v_scale.data_ptr<float>();
+  p.k_scale = ptr<float>(k_scale);
+  p.v_scale = ptr<float>(v_scale);
   p.loc = loc.data_ptr();
-  p.loc_int64 = loc.scalar_type() == at::kLong;
+  p.loc_int64 = loc.scalar_type() == kLong;
   p.tokens = tokens;
   p.heads = heads;
   p.dim = dim;
@@ -255,27 +255,27 @@ DowncastFp8Params make_downcast_fp8_params(const at::Tensor& k, const at::Tensor
   return p;
 }
 
-TimestepEmbeddingParams make_timestep_embedding_params(const at::Tensor& t, const at::Tensor& output, int64_t dim,
+TimestepEmbeddingParams make_timestep_embedding_params(const Tensor& t, const Tensor& output, int64_t dim,
                                                        bool flip_sin_to_cos, double downscale_freq_shift,
                                                        double scale, int64_t max_period) {
   const auto st = t.scalar_type();
-  TORCH_CHECK_TYPE(st == at::kFloat || st == at::kHalf || st == at::kBFloat16 || st == at::kDouble ||
-                       st == at::kInt || st == at::kLong,
+  SGL_CHECK_TYPE(st == kFloat || st == kHalf || st == kBFloat16 || st == kDouble ||
+                       st == kInt || st == kLong,
                    "t must have dtype in {float32, float16, bfloat16, float64, int32, int64}, got ", st);
-  TORCH_CHECK_TYPE(output.scalar_type() == at::kFloat, "output must have dtype float32, got ", output.scalar_type());
+  SGL_CHECK_TYPE(output.scalar_type() == kFloat, "output must have dtype float32, got ", output.scalar_type());
   check_same_device(t, "t", output, "output");
   check_dim(t, "t", 1);
-  TORCH_CHECK_VALUE(dim >= 1, "dim must be positive, got ", dim);
+  SGL_CHECK_VALUE(dim >= 1, "dim must be positive, got ", dim);
   check_shape(output, "output", {t.size(0), dim});
   check_last_contiguous(output, "output");
-  TORCH_CHECK_VALUE(max_period > 0, "max_period must be positive, got ", max_period);
+  SGL_CHECK_VALUE(max_period > 0, "max_period must be positive, got ", max_period);
   const int64_t half = dim / 2;
-  TORCH_CHECK_VALUE(half == 0 || static_cast<double>(half) != downscale_freq_shift,
+  SGL_CHECK_VALUE(half == 0 || static_cast<double>(half) != downscale_freq_shift,
                     "downscale_freq_shift must differ from dim // 2 (", half, "): it divides by their difference");
-  TORCH_CHECK_VALUE(std::isfinite(downscale_freq_shift) && std::isfinite(scale),
+  SGL_CHECK_VALUE(std::isfinite(downscale_freq_shift) && std::isfinite(scale),
                     "downscale_freq_shift and scale must be finite, got ", downscale_freq_shift, " and ", scale);
   TimestepEmbeddingParams p{};
-  p.out = output.data_ptr<float>();
+  p.out = ptr<float>(output);
   p.t = t.data_ptr();
   p.n = t.size(0);
   p.dim = dim;
@@ -288,16 +288,16 @@ TimestepEmbeddingParams make_timestep_embedding_params(const at::Tensor& t, cons
   return p;
 }
 
-void check_copy_no_ce(const at::Tensor& input, const at::Tensor& output) {
-  TORCH_CHECK(input.device().is_cpu(), "input must be a CPU tensor (its values travel as kernel parameters), got ",
+void check_copy_no_ce(const Tensor& input, const Tensor& output) {
+  SGL_CHECK(input.device().is_cpu(), "input must be a CPU tensor (its values travel as kernel parameters), got ",
               input.device());
-  TORCH_CHECK_TYPE(input.scalar_type() == at::kInt, "input must have dtype int32, got ", input.scalar_type());
-  TORCH_CHECK_TYPE(output.scalar_type() == at::kInt, "output must have dtype int32, got ", output.scalar_type());
-  TORCH_CHECK_VALUE(input.dim() == 1, "input must be 1-D, got shape ", input.sizes());
-  TORCH_CHECK_VALUE(input.numel() <= kCopyNoCECapacity, "input must have at most ", kCopyNoCECapacity,
+  SGL_CHECK_TYPE(input.scalar_type() == kInt, "input must have dtype int32, got ", input.scalar_type());
+  SGL_CHECK_TYPE(output.scalar_type() == kInt, "output must have dtype int32, got ", output.scalar_type());
+  SGL_CHECK_VALUE(input.dim() == 1, "input must be 1-D, got shape ", input.sizes());
+  SGL_CHECK_VALUE(input.numel() <= kCopyNoCECapacity, "input must have at most ", kCopyNoCECapacity,
                     " elements (the kernel-parameter capacity), got ", input.numel());
   check_shape(output, "output", input.sizes());
-  TORCH_CHECK_VALUE(output.is_contiguous(), "output must be contiguous, got strides ", output.strides());
+  SGL_CHECK_VALUE(output.is_contiguous(), "output must be contiguous, got strides ", output.strides());
 }
 
 }  // namespace sgl_kernel

@@ -4,8 +4,6 @@
 #include <cmath>
 #include <cstring>
 
-#include <ATen/Parallel.h>
-#include <c10/util/Float8_e4m3fn.h>
 
 #include "common/torch_utils.h"
 #include "memory/memory.h"
@@ -42,21 +40,21 @@ int64_t load_index(const void* idx, bool is_int64, int64_t i) {
 
 // Runs f(TypeTag<T>{}) with T the CPU element type of a castable dtype.
 template <class F>
-void with_cast_type(at::ScalarType st, const char* name, F&& f) {
+void with_cast_type(ScalarType st, const char* name, F&& f) {
   switch (st) {
-    case at::kFloat: f(TypeTag<float>{}); return;
-    case at::kHalf: f(TypeTag<c10::Half>{}); return;
-    case at::kBFloat16: f(TypeTag<c10::BFloat16>{}); return;
-    case at::kFloat8_e4m3fn: f(TypeTag<c10::Float8_e4m3fn>{}); return;
+    case kFloat: f(TypeTag<float>{}); return;
+    case kHalf: f(TypeTag<Half>{}); return;
+    case kBFloat16: f(TypeTag<BFloat16>{}); return;
+    case kFloat8_e4m3fn: f(TypeTag<Float8_e4m3fn>{}); return;
     default: break;
   }
-  TORCH_CHECK_TYPE(false, name, " must have dtype in {float32, float16, bfloat16, float8_e4m3fn}, got ", st);
+  SGL_CHECK_TYPE(false, name, " must have dtype in {float32, float16, bfloat16, float8_e4m3fn}, got ", st);
 }
 
 template <class Out>
 Out from_float_cpu(float x) {
-  if constexpr (std::is_same_v<Out, c10::Float8_e4m3fn>) {
-    return c10::Float8_e4m3fn(fp8_e4m3_bits(x), c10::Float8_e4m3fn::from_bits());
+  if constexpr (std::is_same_v<Out, Float8_e4m3fn>) {
+    return Float8_e4m3fn(fp8_e4m3_bits(x), Float8_e4m3fn::from_bits());
   } else {
     return static_cast<Out>(x);
   }
@@ -65,7 +63,7 @@ Out from_float_cpu(float x) {
 template <class In, class Out>
 void cast_rows(const CastParams& p) {
   const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, p.cols));
-  at::parallel_for(0, p.rows, grain, [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, p.rows, grain, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const In* in = static_cast<const In*>(p.in) + r * p.in_stride;
       Out* out = static_cast<Out*>(p.out) + r * p.out_stride;
@@ -81,7 +79,7 @@ void cast_rows(const CastParams& p) {
 template <class T>
 void downcast_rows(const DowncastFp8Params& p) {
   const float k_scale = *p.k_scale, v_scale = *p.v_scale;
-  at::parallel_for(0, p.tokens, 1, [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, p.tokens, 1, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       const int64_t row = load_index(p.loc, p.loc_int64, t * p.loc_stride) * p.mult + p.offset;
       for (int64_t h = 0; h < p.heads; ++h) {
@@ -104,7 +102,7 @@ void timestep_rows(const TimestepEmbeddingParams& p) {
   const float denom = static_cast<float>(half) - p.downscale_freq_shift;
   std::vector<float> freq(half);
   for (int64_t j = 0; j < half; ++j) freq[j] = std::exp(-p.log_max_period * static_cast<float>(j) / denom);
-  at::parallel_for(0, p.n, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, p.dim)), [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, p.n, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, p.dim)), [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const float tv = static_cast<float>(static_cast<const T*>(p.t)[r * p.t_stride]);
       float* out = p.out + r * p.out_stride;
@@ -124,11 +122,11 @@ void timestep_rows(const TimestepEmbeddingParams& p) {
 void store_kv_cache_cpu(const StoreKVParams& p) {
   for (int64_t t = 0; t < p.tokens; ++t) {
     const int64_t slot = load_index(p.loc, p.loc_int64, t * p.loc_stride);
-    TORCH_CHECK_VALUE(slot >= 0 && slot < p.cache_rows, "out_loc[", t, "] = ", slot, " is outside the cache [0, ",
+    SGL_CHECK_VALUE(slot >= 0 && slot < p.cache_rows, "out_loc[", t, "] = ", slot, " is outside the cache [0, ",
                       p.cache_rows, ")");
   }
   const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, p.k_row_bytes + p.v_row_bytes));
-  at::parallel_for(0, p.tokens, grain, [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, p.tokens, grain, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       const int64_t slot = load_index(p.loc, p.loc_int64, t * p.loc_stride);
       std::memcpy(static_cast<char*>(p.k_cache) + slot * p.k_cache_stride,
@@ -142,7 +140,7 @@ void store_kv_cache_cpu(const StoreKVParams& p) {
 void concat_cpu(const ConcatParams& p) {
   const int64_t rows = p.outer * p.inner;
   const int64_t grain = std::max<int64_t>(1, 65536 / std::max<int64_t>(1, p.a_bytes + p.b_bytes));
-  at::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, rows, grain, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t o = r / p.inner, i = r % p.inner;
       char* out = static_cast<char*>(p.out) + o * p.out_stride_outer + i * p.out_stride_inner;
@@ -153,7 +151,7 @@ void concat_cpu(const ConcatParams& p) {
   });
 }
 
-void cast_cpu(const CastParams& p, at::ScalarType out_dtype, at::ScalarType in_dtype) {
+void cast_cpu(const CastParams& p, ScalarType out_dtype, ScalarType in_dtype) {
   with_cast_type(in_dtype, "input", [&](auto in_tag) {
     with_cast_type(out_dtype, "out", [&](auto out_tag) {
       cast_rows<typename decltype(in_tag)::type, typename decltype(out_tag)::type>(p);
@@ -161,29 +159,29 @@ void cast_cpu(const CastParams& p, at::ScalarType out_dtype, at::ScalarType in_d
   });
 }
 
-void downcast_fp8_cpu(const DowncastFp8Params& p, at::ScalarType dtype) {
+void downcast_fp8_cpu(const DowncastFp8Params& p, ScalarType dtype) {
   for (int64_t t = 0; t < p.tokens; ++t) {
     const int64_t slot = load_index(p.loc, p.loc_int64, t * p.loc_stride);
     const int64_t row = slot * p.mult + p.offset;
-    TORCH_CHECK_VALUE(row >= 0 && row < p.out_rows, "loc[", t, "] * mult + offset = ", slot, " * ", p.mult, " + ",
+    SGL_CHECK_VALUE(row >= 0 && row < p.out_rows, "loc[", t, "] * mult + offset = ", slot, " * ", p.mult, " + ",
                       p.offset, " = ", row, " is outside k_out's rows [0, ", p.out_rows, ")");
   }
-  dispatch_or_throw<float, c10::Half, c10::BFloat16>(dtype, "k", [&](auto tag) {
+  dispatch_or_throw<float, Half, BFloat16>(dtype, "k", [&](auto tag) {
     downcast_rows<typename decltype(tag)::type>(p);
   });
 }
 
-void timestep_embedding_cpu(const TimestepEmbeddingParams& p, at::ScalarType t_dtype) {
+void timestep_embedding_cpu(const TimestepEmbeddingParams& p, ScalarType t_dtype) {
   switch (t_dtype) {
-    case at::kFloat: return timestep_rows<float>(p);
-    case at::kHalf: return timestep_rows<c10::Half>(p);
-    case at::kBFloat16: return timestep_rows<c10::BFloat16>(p);
-    case at::kDouble: return timestep_rows<double>(p);
-    case at::kInt: return timestep_rows<int32_t>(p);
-    case at::kLong: return timestep_rows<int64_t>(p);
+    case kFloat: return timestep_rows<float>(p);
+    case kHalf: return timestep_rows<Half>(p);
+    case kBFloat16: return timestep_rows<BFloat16>(p);
+    case kDouble: return timestep_rows<double>(p);
+    case kInt: return timestep_rows<int32_t>(p);
+    case kLong: return timestep_rows<int64_t>(p);
     default: break;
   }
-  TORCH_CHECK_TYPE(false, "t: unsupported dtype ", t_dtype);
+  SGL_CHECK_TYPE(false, "t: unsupported dtype ", t_dtype);
 }
 
 }  // namespace sgl_kernel

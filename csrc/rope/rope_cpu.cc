@@ -8,7 +8,6 @@
 #include <type_traits>
 #include <vector>
 
-#include <ATen/Parallel.h>
 
 #include "common/torch_utils.h"
 #include "rope/rope.h"
@@ -25,7 +24,7 @@ int64_t load_index(const void* p, bool is64, int64_t i) {
 template <class B>
 B to_buffer(float x, float scale) {
   float y = x / scale;
-  if constexpr (std::is_same_v<B, c10::Float8_e4m3fn>) {
+  if constexpr (std::is_same_v<B, Float8_e4m3fn>) {
     if (!std::isnan(y)) y = std::min(448.f, std::max(-448.f, y));
   }
   return static_cast<B>(y);
@@ -41,12 +40,12 @@ void rope_rows(const RopeParams& p, int64_t max_pos, int64_t cache_size, const c
   for (int64_t t = 0; t < p.nnz; ++t) {
     for (int c = 0; by_pos && c < comps; ++c) {
       const int64_t pos = load_index(p.pos, p.pos_int64, c * p.pos_stride_comp + t * p.pos_stride_tok);
-      TORCH_CHECK_VALUE(pos >= 0 && pos < max_pos, pos_name, "[", (p.mrope ? std::to_string(c) + ", " : ""), t,
+      SGL_CHECK_VALUE(pos >= 0 && pos < max_pos, pos_name, "[", (p.mrope ? std::to_string(c) + ", " : ""), t,
                         "] = ", pos, " is out of range of cos_sin_cache [0, ", max_pos, ")");
     }
     if (fused) {
       const int64_t loc = p.cache_loc[t];
-      TORCH_CHECK_VALUE(loc >= 0 && loc < cache_size, "kv_cache_loc[", t, "] = ", loc,
+      SGL_CHECK_VALUE(loc >= 0 && loc < cache_size, "kv_cache_loc[", t, "] = ", loc,
                         " is out of range of k_buffer [0, ", cache_size, ")");
     }
   }
@@ -54,7 +53,7 @@ void rope_rows(const RopeParams& p, int64_t max_pos, int64_t cache_size, const c
   const CS* sin_table = static_cast<const CS*>(p.sin);
   const int64_t heads = p.num_q_heads + p.num_k_heads;
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, heads * p.head_size));
-  at::parallel_for(0, p.nnz, grain, [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, p.nnz, grain, [&](int64_t begin, int64_t end) {
     // cos/sin of the pair's x lane, and of its y lane (RopeTable in rope.h).
     std::vector<float> cos_v(half), sin_v(half), cos_y(half), sin_y(half), x(p.head_size);
     std::vector<T> y(p.head_size);
@@ -109,8 +108,8 @@ void rope_rows(const RopeParams& p, int64_t max_pos, int64_t cache_size, const c
 template <class T, class CS>
 void dispatch_buffer(const RopeParams& p, const RopeTypes& ty, int64_t max_pos, int64_t cache_size,
                      const char* pos_name) {
-  if (ty.buffer == at::kFloat8_e4m3fn) {
-    rope_rows<T, CS, c10::Float8_e4m3fn>(p, max_pos, cache_size, pos_name);
+  if (ty.buffer == kFloat8_e4m3fn) {
+    rope_rows<T, CS, Float8_e4m3fn>(p, max_pos, cache_size, pos_name);
   } else {
     rope_rows<T, CS, T>(p, max_pos, cache_size, pos_name);
   }
@@ -123,7 +122,7 @@ void qk_norm_rope_rows(const QKNormRopeParams& p) {
   const int64_t D = p.head_dim, R = p.rotary_dim, half = R / 2;
   const int64_t heads = p.num_heads_q + p.num_heads_k;
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, heads * D));
-  at::parallel_for(0, p.num_tokens, grain, [&](int64_t begin, int64_t end) {
+  torch::stable::parallel_for(0, p.num_tokens, grain, [&](int64_t begin, int64_t end) {
     std::vector<float> x(D), y(D), cos_v(half), sin_v(half);
     for (int64_t t = begin; t < end; ++t) {
       const float pos = static_cast<float>(load_index(p.pos, p.pos_int64, t * p.pos_stride));
@@ -160,9 +159,9 @@ void qk_norm_rope_rows(const QKNormRopeParams& p) {
 }  // namespace
 
 void rope_cpu(const RopeParams& p, const RopeTypes& ty, int64_t max_pos, int64_t cache_size, const char* pos_name) {
-  dispatch_or_throw<float, c10::Half, c10::BFloat16>(ty.t, "q", [&](auto tag) {
+  dispatch_or_throw<float, Half, BFloat16>(ty.t, "q", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    if (ty.cs == at::kFloat) {
+    if (ty.cs == kFloat) {
       dispatch_buffer<T, float>(p, ty, max_pos, cache_size, pos_name);
     } else {
       dispatch_buffer<T, T>(p, ty, max_pos, cache_size, pos_name);
@@ -170,8 +169,8 @@ void rope_cpu(const RopeParams& p, const RopeTypes& ty, int64_t max_pos, int64_t
   });
 }
 
-void qk_norm_rope_cpu(const QKNormRopeParams& p, at::ScalarType t) {
-  dispatch_or_throw<float, c10::Half, c10::BFloat16>(t, "qkv", [&](auto tag) {
+void qk_norm_rope_cpu(const QKNormRopeParams& p, ScalarType t) {
+  dispatch_or_throw<float, Half, BFloat16>(t, "qkv", [&](auto tag) {
     using T = typename decltype(tag)::type;
     if (p.weight_float) {
       qk_norm_rope_rows<T, float>(p);

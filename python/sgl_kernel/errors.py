@@ -6,10 +6,12 @@ value). So that code written against upstream (``except RuntimeError``)
 still catches them, the Python functions of the package raise the classes
 below, which derive from both.
 
-The torch ops themselves (``torch.ops.sgl_kernel.*``) raise torch's own
-``ValueError`` / ``TypeError``: a C++ op cannot raise a Python class of ours
-without tying the library to torch's Python bindings. Call the Python
-functions (as upstream's users do) to get the dual classes.
+The torch ops themselves (``torch.ops.sgl_kernel.*``) raise plain
+``ValueError`` for every bad argument: they are built on PyTorch's stable ABI,
+whose C++ errors reach Python as ``ValueError`` (``std::invalid_argument``) or
+``RuntimeError`` and never as ``TypeError``; a dtype error's message starts with
+``"TypeError: "``. Call the Python functions (as upstream's users do) to get
+the dual classes, with that prefix removed.
 """
 
 import functools
@@ -29,9 +31,19 @@ class SglKernelTypeError(TypeError, SglKernelError):
     """A bad dtype or argument type: both a ``TypeError`` and a ``RuntimeError``."""
 
 
+_TYPE_TAG = "TypeError: "
+
+
 def _dual(e: Exception) -> Exception:
-    cls = SglKernelTypeError if isinstance(e, TypeError) else SglKernelValueError
-    dual = cls(*e.args)
+    args = e.args
+    if isinstance(e, TypeError):
+        cls = SglKernelTypeError
+    elif args and isinstance(args[0], str) and args[0].startswith(_TYPE_TAG):
+        # A dtype error from an op (see the module docstring).
+        cls, args = SglKernelTypeError, (args[0][len(_TYPE_TAG):],) + tuple(args[1:])
+    else:
+        cls = SglKernelValueError
+    dual = cls(*args)
     dual.__traceback__ = e.__traceback__
     return dual
 
